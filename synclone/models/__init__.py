@@ -1,0 +1,9 @@
+"""Models: the architecture registry (torch-free) and, in submodules, the torch side.
+
+``synclone.models.registry`` is re-exported here because the Snakefile checks config names with it; the
+wrapper, builders and checkpoints live in ``synclone.models.classifier`` and import torch.
+"""
+
+from synclone.models.registry import ARCHITECTURES, ArchSpec, Preprocess, UnknownArchError, get_arch
+
+__all__ = ["ARCHITECTURES", "ArchSpec", "Preprocess", "UnknownArchError", "get_arch"]

@@ -1,0 +1,26 @@
+# Tables and figures from every result JSON (also in `snakemake --report results/report.html`).
+
+
+rule report:
+    input:
+        results=result_files(),
+        fidelity=fidelity_files(),
+    output:
+        [
+            report(path, category="Tables and figures", caption="../report/results.rst")
+            for path in report_files()
+        ],
+    params:
+        models=models_meta(),
+        out_dir="results",
+        metrics=report_metrics(),
+    log:
+        "logs/report.log",
+    threads: job("report", "threads")
+    resources:
+        mem_mb=job("report", "mem_mb"),
+        runtime=job("report", "runtime"),
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/report.py"

@@ -77,6 +77,27 @@ def _unknown(kind: str, name: str, where: str, valid: Iterable[str]) -> str:
     return f"{where}: unknown {kind} '{name}'{_suggest(name, valid)}; valid: {', '.join(valid) or '(none)'}"
 
 
+# what each dataset source needs besides ``source``
+SOURCE_KEYS = {"render": ("kind", "n"), "filter": ("candidates", "reference", "n")}
+
+
+def _dataset_problems(name: str, spec: Mapping[str, Any], datasets: Mapping[str, Any], models: Mapping[str, Any],
+                      render_kinds: set[str]) -> list[str]:
+    where = f"datasets.{name}"
+    problems = [f"{where}: missing key '{key}' (a {spec['source']} dataset needs {', '.join(SOURCE_KEYS[spec['source']])})"
+                for key in SOURCE_KEYS[spec["source"]] if key not in spec]
+    if problems:
+        return problems
+    if spec["source"] == "render" and spec["kind"] not in render_kinds:
+        problems.append(_unknown("render kind", spec["kind"], f"{where}.kind", render_kinds))
+    if spec["source"] == "filter":
+        if spec["candidates"] not in datasets or spec["candidates"] == name:
+            problems.append(_unknown("dataset", spec["candidates"], f"{where}.candidates", set(datasets) - {name}))
+        if spec["reference"] not in models:
+            problems.append(_unknown("model", spec["reference"], f"{where}.reference", models))
+    return problems
+
+
 def check_names(config: Mapping[str, Any], *, architectures: Iterable[str], metrics: Iterable[str],
                 prompt_strategies: Iterable[str], render_kinds: Iterable[str]) -> None:
     """Check that every name the config uses exists; raise ConfigError listing all problems."""
@@ -88,8 +109,14 @@ def check_names(config: Mapping[str, Any], *, architectures: Iterable[str], metr
     prompt_sets = list(config.get("prompt_sets", []))
 
     for name, spec in datasets.items():
-        if spec.get("source") == "render" and spec.get("kind") not in render_kinds:
-            problems.append(_unknown("render kind", spec.get("kind"), f"datasets.{name}.kind", render_kinds))
+        problems += _dataset_problems(name, spec, datasets, models, render_kinds)
+    rendered_as: dict[str, str] = {}
+    for name, spec in datasets.items():
+        if spec["source"] == "render" and "kind" in spec:
+            if spec["kind"] in rendered_as:
+                problems.append(f"datasets.{name}: renders kind '{spec['kind']}' like datasets.{rendered_as[spec['kind']]}; "
+                                f"the two would hold the same images (a kind's images follow from the seed)")
+            rendered_as.setdefault(spec["kind"], name)
     for prompt_set in prompt_sets:
         if prompt_set not in prompt_strategies:
             problems.append(_unknown("prompt strategy", prompt_set, "prompt_sets", prompt_strategies))
@@ -120,7 +147,7 @@ def check_names(config: Mapping[str, Any], *, architectures: Iterable[str], metr
         if metric not in metrics:
             problems.append(_unknown("metric", metric, "metrics", metrics))
             continue
-        for key in ("eval_set", "id_set"):
+        for key in ("eval_set", "id_set", "original", "mixed_same", "mixed_rand"):
             if key in spec and spec[key] not in datasets:
                 problems.append(_unknown("dataset", spec[key], f"metrics.{metric}.{key}", datasets))
         for key in ("eval_sets", "ood_sets"):

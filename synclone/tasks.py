@@ -148,8 +148,16 @@ def train_model(data_dirs: Sequence[str], out_path, arch: str, arch_kwargs: Mapp
     save_classifier(out_path, model, {"history": history, "data": [str(d) for d in data_dirs]})
 
 
+# per-image metadata that metrics read beside the logits (FOCUS-like context, cue conflict, IN-9-like sets)
+PER_IMAGE_ARRAYS = ("uncommon_count", "texture_label", "background_class")
+
+
+def _per_image_arrays(data: ImageSet) -> dict[str, np.ndarray]:
+    return {key: data.metadata[key].to_numpy(dtype=np.int64) for key in PER_IMAGE_ARRAYS if key in data.metadata}
+
+
 def predict(model_path, data_dir, out_path, batch_size: int, threads: int, device: str) -> None:
-    """The predictions cache: logits, labels and ids of one (model, eval set)."""
+    """The predictions cache: logits, labels, ids (and per-image extras) of one (model, eval set)."""
     from synclone.models.classifier import load_classifier
     from synclone.predict import predict_logits
     from synclone.runtime import setup_torch
@@ -158,7 +166,32 @@ def predict(model_path, data_dir, out_path, batch_size: int, threads: int, devic
     data = read_imageset(data_dir)
     model = load_classifier(model_path, device)
     logits = predict_logits(model, data.images, batch_size, device)
-    save_npz(out_path, logits=logits, labels=data.labels, ids=data.ids)
+    save_npz(out_path, logits=logits, labels=data.labels, ids=data.ids, **_per_image_arrays(data))
+
+
+def filter_misclassified(candidates_dir, reference_path, out_dir, grid_png, n: int, seed: int, grid_images: int,
+                         batch_size: int, threads: int, device: str) -> None:
+    """Keep (a seeded random choice of at most ``n`` of) the candidates the reference model misclassifies."""
+    from synclone.models.classifier import load_classifier
+    from synclone.predict import predict_logits
+    from synclone.runtime import setup_torch
+
+    device = setup_torch(threads, seed, device)
+    candidates = read_imageset(candidates_dir)
+    reference = load_classifier(reference_path, device)
+    predicted = predict_logits(reference, candidates.images, batch_size, device, desc="reference").argmax(axis=1)
+    wrong = np.flatnonzero(predicted != candidates.labels)
+    if len(wrong) == 0:
+        raise ValueError(f"the reference model {reference_path} gets every candidate in {candidates_dir} right; "
+                         f"render more or harder candidates")
+    kept = np.sort(np.random.default_rng(seed).choice(wrong, size=min(n, len(wrong)), replace=False))
+    logger.info("reference wrong on %d of %d candidates; keeping %d", len(wrong), len(candidates), len(kept))
+    if len(kept) < n:
+        logger.warning("only %d misclassified candidates for the %d asked: render more candidates", len(kept), n)
+    hard = candidates.subset(kept)
+    metadata = hard.metadata.drop(columns="file").assign(reference_prediction=predicted[kept])
+    write_imageset(out_dir, hard.images, metadata, hard.aux)
+    _save_grid(grid_png, hard.images, hard.labels, grid_images)
 
 
 def _subset(n_total: int, n_images: int | None, seed: int) -> np.ndarray:

@@ -19,9 +19,9 @@ def default_config() -> dict:
 def tiny_config() -> dict:
     """The mini world shrunk until the whole DAG runs in about a minute: it checks plumbing, not accuracy."""
     config = copy.deepcopy(default_config())
-    config["datasets"]["train"]["n"] = 300
-    config["datasets"]["test"]["n"] = 120
-    config["datasets"]["corpus"]["n"] = 200
+    sizes = {"train": 300, "test": 120, "corpus": 200, "hard_candidates": 120, "hard": 30}
+    for name, dataset in config["datasets"].items():
+        dataset["n"] = sizes.get(name, 40)
     config["mini_world"]["grid_images"] = 20
     generator = config["generator"]
     generator["train"] = {"steps": 6, "batch_size": 16, "log_every": 3, "block_out_channels": [16, 32, 32],

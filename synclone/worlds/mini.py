@@ -2,9 +2,10 @@
 
 The shape is the class. Colour, texture, background scene, time of day, weather, position, scale, rotation, style
 and acquisition noise are attributes; texture, scene, time and weather correlate with the class (as on the web)
-but not perfectly. The world is data (the constants below), so evaluation splits are built by choosing attributes
-(cue conflict = a class's shape with another class's texture; FOCUS = uncommon time/weather/location; IN-9 mixed
-= another row's background columns), never by new drawing code.
+but not perfectly. The world is data (the constants below), so evaluation splits (``SPLITS``) are built by choosing
+attributes (cue conflict = a class's shape with another class's texture; FOCUS = uncommon time/weather/location;
+IN-9 mixed = another row's background columns), never by new drawing code; ``render_split`` only recombines what
+the renderer draws (a cue-conflict object over a close-up of its texture; an IN-9 object pasted through its mask).
 
 One row of attributes renders from its own columns and its two seeds only, so it looks the same in any batch:
 
@@ -21,7 +22,7 @@ background pixel, the larger the nearer (``object_depth``).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from functools import lru_cache
 from io import BytesIO
 from typing import Any, Callable, Mapping, NamedTuple
@@ -44,6 +45,8 @@ CLASSES: tuple[str, ...] = (
 )  # fmt: skip
 # Shapes that are no class, for an OOD split (the iNaturalist analogue).
 OOD_SHAPES: tuple[str, ...] = ("hexagon", "bar", "tee", "lightning")
+# What OOD images are labelled with: they belong to no class.
+OOD_LABEL, OOD_NAME = -1, "ood"
 SHAPES: tuple[str, ...] = CLASSES + OOD_SHAPES
 
 # Shape family, the h_c of the Fake-it prompt "c, h_c inside b".
@@ -119,8 +122,13 @@ CONTEXT: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
     for name, (times, weathers) in _COMMON_CONTEXT.items()
 }
 
-# Style -> caption noun. Drawings (the ImageNet-R analogue) ignore texture, scene, time and weather.
-STYLES: dict[str, str] = {"photo": "photo", "icon": "icon", "outline": "outline drawing", "sketch": "sketch"}
+# Style -> caption noun. A close-up shows only the object's surface, filling the frame (texture without a
+# silhouette or scene). Drawings (the ImageNet-R analogue) ignore texture, scene, time and weather.
+STYLES: dict[str, str] = {
+    "photo": "photo", "icon": "icon", "outline": "outline drawing", "sketch": "sketch", "closeup": "close-up photo",
+}  # fmt: skip
+DRAWING_STYLES: tuple[str, ...] = ("icon", "outline", "sketch")
+_TEXTURED_STYLES = ("photo", "closeup")
 
 # Acquisition noise kind -> range of its level: blur sigma (output pixels), gaussian noise std ([0, 1] units),
 # JPEG quality. "none" has level 0.
@@ -148,8 +156,8 @@ COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 BACKGROUND_COLUMNS: tuple[str, ...] = ("scene", "time", "weather", "background_seed")
 _VOCABULARIES: dict[str, Mapping[str, Any]] = {
-    "class_name": dict.fromkeys(CLASSES), "shape": dict.fromkeys(SHAPES), "colour": COLOURS, "texture": TEXTURES,
-    "scene": SCENES, "time": TIMES, "weather": WEATHERS, "style": STYLES, "noise": NOISES,
+    "class_name": dict.fromkeys((*CLASSES, OOD_NAME)), "shape": dict.fromkeys(SHAPES), "colour": COLOURS,
+    "texture": TEXTURES, "scene": SCENES, "time": TIMES, "weather": WEATHERS, "style": STYLES, "noise": NOISES,
 }  # fmt: skip
 
 
@@ -673,7 +681,8 @@ def background(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The row's background at output size: (rgb float32 H x W x 3 in [0, 1], depth float32 H x W).
 
-    Uses only ``scene``, ``time``, ``weather``, ``style`` and ``background_seed``; drawings get plain paper.
+    Uses only ``scene``, ``time``, ``weather``, ``style`` and ``background_seed``; every style but photo gets plain
+    paper.
     """
     params = _params(params)
     size = params.render_size
@@ -737,9 +746,9 @@ def foreground(
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """The row's object at output size: (rgb float32 H x W x 3, alpha float32 H x W in [0, 1], depth).
 
-    ``rgb`` is the straight (not premultiplied) colour, lit by the row's time and fogged at the object's depth;
-    ``alpha`` is the antialiased coverage; the object's exact mask is ``alpha >= 0.5``. Uses only shape, pose,
-    colour, texture, style, time, weather and ``seed``.
+    ``rgb`` is the straight (not premultiplied) colour; textured styles are lit by the row's time and fogged at the
+    object's depth. ``alpha`` is the antialiased coverage (1 everywhere for a close-up); the object's exact mask is
+    ``alpha >= 0.5``. Uses only shape, pose, colour, texture, style, time, weather and ``seed``.
     """
     params = _params(params)
     rng = _rng(row["seed"], _OBJECT_STREAM)
@@ -747,18 +756,20 @@ def foreground(
     u, v = _object_frame(row, params.render_size)
     template = _template(row["shape"])
     index = _template_index(template, *_rotate(u, v, float(row["rotation"])))
-    coverage = template.coverage.take(index)
+    closeup = row["style"] == "closeup"  # the surface fills the frame: no silhouette, no rim
+    coverage = np.ones_like(u) if closeup else template.coverage.take(index)
     depth = float(object_depth(row["scale"]))
-    if row["style"] == "photo":
+    if row["style"] in _TEXTURED_STYLES:
         colour = _colour(COLOURS[row["colour"]], rng)
         pattern = _TEXTURE_PATTERNS[row["texture"]](u, v, rng)
-        shading = (1.0 - 0.12 * np.clip(u + v, -1.0, 1.0)) * template.rim.take(index)  # light from the top left
+        rim = 1.0 if closeup else template.rim.take(index)
+        shading = (1.0 - 0.12 * np.clip(u + v, -1.0, 1.0)) * rim  # light from the top left
         image, alpha = _blend(colour, _contrast(colour), pattern) * shading, coverage
     else:
         image, alpha = _drawing(row, u, v, coverage, rng)
     alpha_out = _downsample(alpha, params.supersample)
     rgb = _downsample(image * alpha, params.supersample) / np.maximum(alpha_out, 1e-6)
-    if row["style"] == "photo":
+    if row["style"] in _TEXTURED_STYLES:
         rgb = _environment(rgb, depth, row["time"], row["weather"])
     return _to_hwc(rgb), alpha_out.astype(np.float32), depth
 
@@ -892,22 +903,191 @@ def sample_corpus(n: int, seed: int, params: WorldParams | Mapping[str, Any] | N
 # Splits
 # ---------------------------------------------------------------------------------------------------------------
 
+def _split_rng(seed: int, purpose: str) -> np.random.Generator:
+    """A split's own draws, independent of the ones ``sample_attributes`` makes from the same seed."""
+    return np.random.default_rng(derive_seed(seed, purpose))
+
+
+def _balanced(options: tuple[Any, ...], n: int, rng: np.random.Generator) -> np.ndarray:
+    """Every option in equal shares (up to one), shuffled."""
+    return np.array(options, dtype=object)[rng.permutation(np.arange(n) % len(options))]
+
+
+def sample_renditions(n: int, seed: int, params: WorldParams) -> pd.DataFrame:
+    """ImageNet-R analogue: the classes as drawings, the drawing styles in equal shares."""
+    styles = _balanced(DRAWING_STYLES, n, _split_rng(seed, "style"))
+    return sample_attributes(n, seed, params, {"style": styles})
+
+
+def _harder(params: WorldParams) -> WorldParams:
+    """Still the photo distribution, but its unusual side more often: atypical textures, scenes, times and weathers,
+    smaller and more turned objects, more camera noise. Sized so that a real-trained resnet10t (94% on test) gets
+    about 30% of it wrong with the default parameters."""
+    smallest = OBJECT_DEPTH_AT_UNIT_SCALE / BACKGROUND_NEAR
+    return replace(
+        params,
+        class_texture_p=params.class_texture_p / 2, class_scene_p=params.class_scene_p / 2,
+        context_common_p=0.75 * params.context_common_p, acquisition_noise_p=min(1.0, 2 * params.acquisition_noise_p),
+        scale_range=tuple(max(0.85 * scale, smallest + 0.01) for scale in params.scale_range),
+        rotation_range=min(180.0, 1.5 * params.rotation_range),
+    )  # fmt: skip
+
+
+def sample_hard_candidates(n: int, seed: int, params: WorldParams) -> pd.DataFrame:
+    """The pool the ImageNet-A analogue is filtered from (by a held-out reference model's mistakes, in the workflow)."""
+    return sample_attributes(n, seed, _harder(params))
+
+
+def _out_of_distribution(attributes: pd.DataFrame) -> pd.DataFrame:
+    return attributes.assign(label=OOD_LABEL, class_name=OOD_NAME)
+
+
+def sample_ood_shapes(n: int, seed: int, params: WorldParams) -> pd.DataFrame:
+    """iNaturalist analogue: photos of shapes that are no class (``OOD_SHAPES`` in equal shares)."""
+    shapes = _balanced(OOD_SHAPES, n, _split_rng(seed, "shape"))
+    return _out_of_distribution(sample_attributes(n, seed, params, {"shape": shapes}))
+
+
+# Object centre (image fractions) three image widths right of the frame: no shape reaches back into view.
+_OUT_OF_VIEW_X = 3.0
+
+
+def sample_ood_scenes(n: int, seed: int, params: WorldParams) -> pd.DataFrame:
+    """SUN analogue: object-free photos of the scenes (the object stands outside the frame; masks are empty)."""
+    return _out_of_distribution(sample_attributes(n, seed, params, {"x": _OUT_OF_VIEW_X}))
+
+
+def sample_ood_textures(n: int, seed: int, params: WorldParams) -> pd.DataFrame:
+    """Places analogue ("other textures"): close-ups of a surface, no silhouette; every texture in equal shares."""
+    textures = _balanced(tuple(TEXTURES), n, _split_rng(seed, "texture"))
+    return _out_of_distribution(sample_attributes(n, seed, params, {"style": "closeup", "texture": textures}))
+
+
+_CONTEXT_COLUMNS = {"time": "time", "weather": "weather", "location": "scene"}  # FOCUS attribute -> column
+
+
+def sample_context(n: int, seed: int, params: WorldParams) -> pd.DataFrame:
+    """FOCUS analogue: photos with k = 0..3 uncommon attributes (time, weather, location), every k in equal shares.
+
+    Which attributes are uncommon is drawn per image, their values from the class's ``CONTEXT``. Adds
+    ``uncommon_count`` and a boolean ``uncommon_{attribute}`` per attribute.
+    """
+    rng = _split_rng(seed, "context")
+    labels = rng.permutation(np.arange(n) % len(CLASSES))
+    count = rng.permutation(np.arange(n) % (len(_CONTEXT_COLUMNS) + 1))
+    uncommon = rng.random((n, len(_CONTEXT_COLUMNS))).argsort(axis=1) < count[:, None]  # count attributes at random
+    choice = rng.random((n, len(_CONTEXT_COLUMNS)))
+    overrides: dict[str, Any] = {"label": labels}
+    for i, (attribute, column) in enumerate(_CONTEXT_COLUMNS.items()):
+        options = [CONTEXT[CLASSES[label]][attribute]["uncommon" if flag else "common"] for label, flag in
+                   zip(labels, uncommon[:, i])]  # fmt: skip
+        overrides[column] = np.array([_pick(o, u) for o, u in zip(options, choice[:, i])], dtype=object)
+    attributes = sample_attributes(n, seed, params, overrides)
+    attributes["uncommon_count"] = count
+    for i, attribute in enumerate(_CONTEXT_COLUMNS):
+        attributes[f"uncommon_{attribute}"] = uncommon[:, i]
+    return attributes
+
+
+def sample_cue_conflict(n: int, seed: int, params: WorldParams) -> pd.DataFrame:
+    """Cue-conflict analogue: the shape of class ``label`` wearing the texture typical of class ``texture_label``.
+
+    ``texture_label`` is uniform over all classes, so about one image in ten has shape == texture (the metric leaves
+    those out, as upstream). Clean photos by daylight; ``render_split`` sets each object on a close-up of its own
+    texture in ``backdrop_colour`` instead of its scene, so that, as in the style-transferred stimuli, the texture
+    fills the frame and the shape shows only by its colour and rim.
+    """
+    rng = _split_rng(seed, "texture")
+    texture_label = rng.integers(0, len(CLASSES), n)
+    textures = np.array([CLASS_TEXTURE[CLASSES[b]] for b in texture_label], dtype=object)
+    attributes = sample_attributes(n, seed, params, {"texture": textures, "time": "day", "weather": "clear",
+                                                     "noise": "none"})  # fmt: skip
+    attributes["texture_label"] = texture_label
+    colours = list(COLOURS)
+    shift = rng.integers(1, len(colours), n)  # any colour but the object's, so its silhouette shows
+    attributes["backdrop_colour"] = [colours[(colours.index(c) + k) % len(colours)] for c, k in
+                                     zip(attributes["colour"], shift)]  # fmt: skip
+    return attributes
+
+
+def _on_texture_backdrop(metadata: pd.DataFrame, params: WorldParams) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Each object over a close-up of its own surface (same seed: the pattern runs on) in ``backdrop_colour``."""
+    objects = render_layers(metadata, params)
+    backdrop = render_layers(metadata.assign(style="closeup", colour=metadata["backdrop_colour"]), params).foreground
+    images = acquisition_noise(composite(objects.foreground, objects.alpha, backdrop), "none", 0.0, None)
+    return images, render(metadata, params)[1]  # the objects' own masks and depths
+
+
+def sample_bg_original(n: int, seed: int, params: WorldParams) -> pd.DataFrame:
+    """IN-9 Original analogue: photos on their own background (``background_class`` = label)."""
+    attributes = sample_attributes(n, seed, params)
+    attributes["background_class"] = attributes["label"]
+    return attributes
+
+
+def _on_backgrounds_of(attributes: pd.DataFrame, donor_labels: np.ndarray, seed: int,
+                       params: WorldParams) -> pd.DataFrame:  # fmt: skip
+    """``attributes`` with the background columns of fresh photos of the classes ``donor_labels``."""
+    donors = sample_attributes(len(attributes), seed, params, {"label": donor_labels})
+    mixed = attributes.copy()
+    mixed[list(BACKGROUND_COLUMNS)] = donors[list(BACKGROUND_COLUMNS)]
+    mixed["background_class"] = donor_labels
+    return mixed
+
+
+def sample_bg_mixed_same(n: int, seed: int, params: WorldParams) -> pd.DataFrame:
+    """IN-9 Mixed-Same analogue: bg_original's objects (same seed: same rows) on another photo's background of
+    the same class (its class-correlated scene, time and weather)."""
+    original = sample_bg_original(n, seed, params)
+    return _on_backgrounds_of(original, original["label"].to_numpy(), derive_seed(seed, "mixed_same"), params)
+
+
+def sample_bg_mixed_rand(n: int, seed: int, params: WorldParams) -> pd.DataFrame:
+    """IN-9 Mixed-Rand analogue: bg_original's objects on another photo's background of a random other class."""
+    original = sample_bg_original(n, seed, params)
+    shift = _split_rng(seed, "other_class").integers(1, len(CLASSES), n)
+    other = (original["label"].to_numpy() + shift) % len(CLASSES)
+    return _on_backgrounds_of(original, other, derive_seed(seed, "mixed_rand"), params)
+
+
 # kind -> attribute sampler (n, seed, params). Each kind draws from its own derived seed, so kinds never share
-# images. A new split (renditions, cue conflict, FOCUS, IN-9 mixes...) is one more sampler here.
+# images, except the kinds of one seed group (``_SEED_GROUPS``), which are paired row by row.
 SPLITS: dict[str, Callable[[int, int, WorldParams], pd.DataFrame]] = {
     "train": sample_attributes,
     "test": sample_attributes,
     "corpus": sample_corpus,
+    "renditions": sample_renditions,
+    "hard_candidates": sample_hard_candidates,
+    "ood_shapes": sample_ood_shapes,
+    "ood_scenes": sample_ood_scenes,
+    "ood_textures": sample_ood_textures,
+    "context": sample_context,
+    "cue_conflict": sample_cue_conflict,
+    "bg_original": sample_bg_original,
+    "bg_mixed_same": sample_bg_mixed_same,
+    "bg_mixed_rand": sample_bg_mixed_rand,
 }
+# The IN-9 triple shares one seed: the same objects in the same order, only the backgrounds differ.
+_SEED_GROUPS = dict.fromkeys(("bg_original", "bg_mixed_same", "bg_mixed_rand"), "backgrounds")
+_MIXED_BACKGROUNDS = ("bg_mixed_same", "bg_mixed_rand")
 
 
 def render_split(
     kind: str, n: int, seed: int, params: WorldParams | Mapping[str, Any] | None = None
 ) -> tuple[np.ndarray, pd.DataFrame, dict[str, np.ndarray]]:
-    """Render ``n`` images of a split kind: (uint8 images, metadata = attributes (+ caption), aux depth/mask)."""
+    """Render ``n`` images of a split kind: (uint8 images, metadata = attributes (+ split columns), aux depth/mask)."""
     if kind not in SPLITS:
         raise ValueError(f"unknown mini-world split {kind!r}; kinds: {list(SPLITS)}")
     params = _params(params)
-    metadata = SPLITS[kind](n, derive_seed(seed, "mini", kind), params)
-    images, aux = render(metadata, params)
+    split_seed = derive_seed(seed, "mini", _SEED_GROUPS.get(kind, kind))
+    metadata = SPLITS[kind](n, split_seed, params)
+    if kind == "cue_conflict":
+        images, aux = _on_texture_backdrop(metadata, params)
+    else:
+        images, aux = render(metadata, params)
+    if kind in _MIXED_BACKGROUNDS:
+        # the challenge's cut and paste: the original photo wherever its object's mask is set (the object looks
+        # the same, lit as in the original); elsewhere the object's soft edge on the other background
+        originals, _ = render(sample_bg_original(n, split_seed, params), params)
+        images = np.where(aux["mask"][..., None], originals, images)
     return images, metadata, aux

@@ -1,4 +1,5 @@
 # Config validation, registries -> target lists, and every input/params helper of the workflow.
+import os
 import re
 
 from snakemake.exceptions import WorkflowError
@@ -24,6 +25,9 @@ METRICS = config["metrics"]
 PROMPT_SETS = config.get("prompt_sets", [])
 GENERATOR = config.get("generator")
 RENDERED = [name for name, spec in DATASETS.items() if spec["source"] == "render"]
+FILTERED = [name for name, spec in DATASETS.items() if spec["source"] == "filter"]
+# reference models are trained (the hard split's filter) but neither evaluated nor reported
+BENCHMARKED = [name for name, spec in MODELS.items() if spec.get("role", "benchmark") == "benchmark"]
 LOGIT_METRICS = [m for m in METRICS if m != "adversarial"]
 BOOTSTRAP = config["bootstrap"]
 
@@ -96,15 +100,24 @@ def metric_predictions(wildcards):
 
 
 def metric_params(metric):
-    """What a metric's result depends on besides its inputs (so a change reruns it)."""
-    return {**METRICS[metric], "bootstrap": {**BOOTSTRAP, "seed": seed_for("bootstrap", metric)}}
+    """What a metric's result depends on besides its inputs (so a change reruns it), with each eval set's label map."""
+    params = {**METRICS[metric], "bootstrap": {**BOOTSTRAP, "seed": seed_for("bootstrap", metric)}}
+    if metric in PREDICTION_NAMES:
+        label_maps = {
+            name: DATASETS[name]["label_map"]
+            for name in PREDICTION_NAMES[metric](METRICS[metric])
+            if "label_map" in DATASETS.get(name, {})
+        }
+        if label_maps:
+            params["label_maps"] = label_maps
+    return params
 
 
 # ---- targets ---------------------------------------------------------------------------------------------
 
 
 def result_files():
-    return [f"results/{model}/{metric}.json" for model in MODELS for metric in METRICS]
+    return [f"results/{model}/{metric}.json" for model in BENCHMARKED for metric in METRICS]
 
 
 def fidelity_files():
@@ -142,4 +155,5 @@ def models_meta():
             "paper_analogue": spec.get("paper_analogue"),
         }
         for name, spec in MODELS.items()
+        if name in BENCHMARKED
     }

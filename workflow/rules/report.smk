@@ -12,7 +12,7 @@ rule report:
         ],
     params:
         models=models_meta(),
-        out_dir="results",
+        out_dir=lambda w, output: os.path.dirname(output[0]),
         metrics=report_metrics(),
     log:
         "logs/report.log",

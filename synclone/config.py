@@ -78,7 +78,8 @@ def _unknown(kind: str, name: str, where: str, valid: Iterable[str]) -> str:
 
 
 # what each dataset source needs besides ``source``
-SOURCE_KEYS = {"render": ("kind", "n"), "filter": ("candidates", "reference", "n")}
+SOURCE_KEYS = {"render": ("kind", "n"), "filter": ("candidates", "reference", "n"),
+               "paper": ()}  # paper: checked by synclone.acquire.sources.paper_problems
 
 
 def _dataset_problems(name: str, spec: Mapping[str, Any], datasets: Mapping[str, Any], models: Mapping[str, Any],
@@ -127,7 +128,10 @@ def check_names(config: Mapping[str, Any], *, architectures: Iterable[str], metr
             problems.append(f"models.{name}: '{name}' is reserved (results/{name}/ holds the report); rename the model")
         if spec["arch"] not in architectures:
             problems.append(_unknown("architecture", spec["arch"], f"models.{name}.arch", architectures))
-        if spec["data"] not in valid_sources:
+        if ("data" in spec) == ("weights" in spec):
+            problems.append(f"models.{name}: give either data: (the images it trains on here) or weights: (published "
+                            f"weights to import, e.g. {{source: hub}}), not {'both' if 'data' in spec else 'neither'}")
+        elif "data" in spec and spec["data"] not in valid_sources:
             problems.append(_unknown("training data", spec["data"], f"models.{name}.data", valid_sources))
         pair = spec.get("pair")
         if pair is not None and pair not in models:
@@ -140,7 +144,7 @@ def check_names(config: Mapping[str, Any], *, architectures: Iterable[str], metr
     if judge is not None:
         if judge not in models:
             problems.append(_unknown("model", judge, "generator.judge", models))
-        elif models[judge]["data"].startswith("synthetic/"):
+        elif models[judge].get("data", "").startswith("synthetic/"):
             problems.append(f"generator.judge: '{judge}' is trained on synthetic data; fidelity needs a real-trained judge")
 
     for metric, spec in config.get("metrics", {}).items():

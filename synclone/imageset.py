@@ -3,6 +3,10 @@
 Every dataset of the workflow (rendered, generated or downloaded) uses this layout, so loaders, training and
 prediction never care where images came from. Optional per-image arrays (the renderer's exact depth and
 foreground mask) live in ``aux.npz``, in the row order of ``metadata.csv``.
+
+``ImageSet`` holds the images in memory (one size); ``ImageSetIndex`` only the metadata and the files, for the
+streaming readers (``synclone.streaming``) of sets too large for memory or of mixed sizes. Both hand out one
+image at a time as a PIL image (``open_image``).
 """
 
 from __future__ import annotations
@@ -27,11 +31,10 @@ class ImageSetError(RuntimeError):
     """A dataset folder that cannot be used as it is (missing, corrupt, inconsistent)."""
 
 
-@dataclass
-class ImageSet:
-    images: np.ndarray  # uint8, N x H x W x 3
-    metadata: pd.DataFrame  # one row per image, columns include ``file`` and ``label``
-    aux: dict[str, np.ndarray] = field(default_factory=dict)
+class _Rows:
+    """Rows of an image set: one per ``metadata`` row, whose ``file`` is the image's id."""
+
+    metadata: pd.DataFrame
 
     def __len__(self) -> int:
         return len(self.metadata)
@@ -43,6 +46,16 @@ class ImageSet:
     @property
     def ids(self) -> np.ndarray:
         return self.metadata["file"].to_numpy(dtype=str)
+
+
+@dataclass
+class ImageSet(_Rows):
+    images: np.ndarray  # uint8, N x H x W x 3
+    metadata: pd.DataFrame  # one row per image, columns include ``file`` and ``label``
+    aux: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def open_image(self, row: int) -> Image.Image:
+        return Image.fromarray(self.images[row])
 
     def subset(self, index: np.ndarray) -> "ImageSet":
         index = np.asarray(index)
@@ -100,11 +113,11 @@ def read_metadata(folder: str | os.PathLike) -> pd.DataFrame:
     return metadata
 
 
-def load_image(path: Path) -> np.ndarray:
-    """Decode one image as uint8 RGB; a missing, truncated or undecodable file raises ImageSetError naming it."""
+def open_image(path: Path) -> Image.Image:
+    """Decode one image as an RGB PIL image; a missing, truncated or undecodable file raises ImageSetError naming it."""
     try:
         with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"), dtype=np.uint8)
+            return image.convert("RGB")  # convert() decodes the whole file, so a truncated one fails here
     except FileNotFoundError as error:
         raise ImageSetError(f"image file {path} listed in the metadata is missing") from error
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
@@ -113,39 +126,85 @@ def load_image(path: Path) -> np.ndarray:
         ) from error
 
 
-def read_imageset(folder: str | os.PathLike) -> ImageSet:
+def load_image(path: Path) -> np.ndarray:
+    """Decode one image as uint8 RGB H x W x 3 (errors as ``open_image``)."""
+    return np.asarray(open_image(path), dtype=np.uint8)
+
+
+def _read_aux(folder: Path) -> dict[str, np.ndarray]:
+    if not (folder / AUX).is_file():
+        return {}
+    with np.load(folder / AUX) as data:
+        return {key: data[key] for key in data.files}
+
+
+@dataclass
+class ImageSetIndex(_Rows):
+    """An image set on disk whose images are decoded only when asked for (the streaming readers' source).
+
+    ``paths[i]`` is the file of metadata row ``i``; ``metadata["file"]`` is the id the predictions cache keeps.
+    """
+
+    paths: list[Path]
+    metadata: pd.DataFrame
+    aux: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def open_image(self, row: int) -> Image.Image:
+        return open_image(self.paths[row])
+
+    def subset(self, index: np.ndarray) -> "ImageSetIndex":
+        index = np.asarray(index, dtype=np.int64)
+        return ImageSetIndex(
+            paths=[self.paths[i] for i in index],
+            metadata=self.metadata.iloc[index].reset_index(drop=True),
+            aux={k: v[index] for k, v in self.aux.items()},
+        )
+
+    def load(self) -> ImageSet:
+        """Every image decoded at its own size into one array; the images must share one size."""
+        images = [load_image(path) for path in self.paths]
+        shapes = {image.shape for image in images}
+        if len(shapes) > 1:
+            folders = sorted({str(path.parent) for path in self.paths})[:3]
+            raise ImageSetError(
+                f"the image set in {', '.join(folders)} mixes image sizes {sorted(shapes)[:5]}; an in-memory image "
+                f"set must have one size (the streaming readers of synclone.streaming take any sizes)"
+            )
+        stacked = np.stack(images) if images else np.zeros((0, 0, 0, 3), np.uint8)
+        return ImageSet(stacked, self.metadata, self.aux)
+
+
+def open_imageset(folder: str | os.PathLike) -> ImageSetIndex:
+    """The metadata (and aux arrays) of an image-set folder; images stay on disk until asked for."""
     folder = Path(folder)
     metadata = read_metadata(folder)
-    images = [load_image(folder / name) for name in metadata["file"]]
-    shapes = {image.shape for image in images}
-    if len(shapes) > 1:
-        raise ImageSetError(f"{folder} mixes image sizes {sorted(shapes)}; an image set must have one size")
-    stacked = np.stack(images) if images else np.zeros((0, 0, 0, 3), np.uint8)
-    aux: dict[str, np.ndarray] = {}
-    if (folder / AUX).is_file():
-        with np.load(folder / AUX) as data:
-            aux = {key: data[key] for key in data.files}
-    return ImageSet(stacked, metadata, aux)
+    return ImageSetIndex([folder / name for name in metadata["file"]], metadata, _read_aux(folder))
 
 
-def concat_imagesets(sets: Sequence[ImageSet]) -> ImageSet:
-    """Join shards; ``file`` keeps each shard's relative path, so ids stay unique only with ``shard`` columns."""
-    if not sets:
-        raise ValueError("no image sets to concatenate")
-    keys = set(sets[0].aux)
-    aux = {k: np.concatenate([s.aux[k] for s in sets]) for k in keys if all(k in s.aux for s in sets)}
-    return ImageSet(
-        images=np.concatenate([s.images for s in sets]),
-        metadata=pd.concat([s.metadata for s in sets], ignore_index=True),
-        aux=aux,
+def open_imagesets(folders: Sequence[str | os.PathLike]) -> ImageSetIndex:
+    """Several folders (e.g. generation shards) as one set; ``file`` becomes ``<folder name>/<file>``.
+
+    A single folder keeps its ``file`` ids as they are. Aux arrays present in every folder are joined.
+    """
+    if not folders:
+        raise ValueError("no image-set folders given")
+    if len(folders) == 1:
+        return open_imageset(folders[0])
+    parts = [open_imageset(folder) for folder in folders]
+    for folder, part in zip(folders, parts):
+        part.metadata["file"] = [f"{Path(folder).name}/{name}" for name in part.metadata["file"]]
+    keys = set.intersection(*(set(part.aux) for part in parts))
+    return ImageSetIndex(
+        paths=[path for part in parts for path in part.paths],
+        metadata=pd.concat([part.metadata for part in parts], ignore_index=True),
+        aux={key: np.concatenate([part.aux[key] for part in parts]) for key in keys},
     )
 
 
+def read_imageset(folder: str | os.PathLike) -> ImageSet:
+    return open_imageset(folder).load()
+
+
 def read_imagesets(folders: Sequence[str | os.PathLike]) -> ImageSet:
-    """Read several folders (e.g. generation shards) as one set; ``file`` becomes ``<folder name>/<file>``."""
-    sets = []
-    for folder in folders:
-        part = read_imageset(folder)
-        part.metadata["file"] = [f"{Path(folder).name}/{name}" for name in part.metadata["file"]]
-        sets.append(part)
-    return concat_imagesets(sets)
+    """Several folders (e.g. generation shards) read as one in-memory set (see ``open_imagesets``)."""
+    return open_imagesets(folders).load()

@@ -11,16 +11,16 @@ from typing import Any, Mapping
 from synclone.config import ConfigError
 
 
-def names() -> dict[str, list[str]]:
+def names(world: str = "mini") -> dict[str, list[str]]:
     from synclone.metrics import METRIC_NAMES
     from synclone.models.registry import ARCHITECTURES
-    from synclone.prompts import STRATEGIES
+    from synclone.prompts import strategy_names
     from synclone.worlds.mini import SPLITS
 
     return {
         "architectures": list(ARCHITECTURES),
         "metrics": list(METRIC_NAMES),
-        "prompt_strategies": list(STRATEGIES),
+        "prompt_strategies": strategy_names(world),
         "render_kinds": list(SPLITS),
     }
 
@@ -28,17 +28,28 @@ def names() -> dict[str, list[str]]:
 def check_params(config: Mapping[str, Any]) -> None:
     """Validate hyper-parameter mappings with the dataclasses that consume them; raise ConfigError on a problem."""
     from synclone.generation.params import GeneratorParams, SampleParams
-    from synclone.train_params import resolve_train_params
+    from synclone.clones import clone_problems, train_validator
+    from synclone.models.weights import weights_problems
     from synclone.worlds.mini import WorldParams
 
     checks = [("mini_world.params", WorldParams.from_dict, config.get("mini_world", {}).get("params", {}))]
     generator = config.get("generator")
-    if generator:
+    if generator and generator.get("kind", "mini") == "stable_diffusion":
+        from synclone.generation.params import StableDiffusionParams
+
+        checks.append(("generator.sample", StableDiffusionParams.from_dict, generator.get("sample", {})))
+    elif generator:
         checks += [("generator.train", GeneratorParams.from_dict, generator.get("train", {})),
                    ("generator.sample", SampleParams.from_dict, generator.get("sample", {}))]
     for name, spec in config.get("models", {}).items():
-        checks.append((f"models.{name}.train", resolve_train_params, spec.get("train", {})))
+        checks.append((f"models.{name}.train", train_validator(spec), spec.get("train", {})))
     problems = []
+    if (config.get("world") == "paper" and "captions" in config.get("prompt_sets", [])
+            and not (generator or {}).get("captions_file")):
+        problems.append("prompt_sets: the paper world's 'captions' prompt set reads a caption file; set "
+                        "generator.captions_file (a CSV with the columns wnid or label, and caption)")
+    problems += weights_problems(config.get("models", {}))
+    problems += clone_problems(config)
     for where, validate, values in checks:
         try:
             validate(values)
@@ -49,7 +60,13 @@ def check_params(config: Mapping[str, Any]) -> None:
         raise ConfigError(f"the configuration has invalid hyper-parameters:\n{lines}")
 
 
-def report_outputs(metrics: list[str]) -> list[str]:
+def report_outputs(metrics: list[str], paper_comparison: bool = False) -> list[str]:
     from synclone.report import report_outputs as outputs
 
-    return outputs(metrics)
+    return outputs(metrics, paper_comparison)
+
+
+def ablation_outputs(points: Mapping[str, Any]) -> list[str]:
+    from synclone.report.ablations import ablation_outputs as outputs
+
+    return outputs(points)

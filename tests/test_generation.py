@@ -10,19 +10,12 @@ import pandas as pd
 import pytest
 import torch
 
-from synclone.generation import (
-    GeneratorParams,
-    GeneratorTrainingError,
-    SampleParams,
-    Vocabulary,
-    generate_shard,
-    load_generator,
-    tokenize,
-    train_generator,
-)
 from synclone.generation import model as model_module
 from synclone.generation import train as train_module
-from synclone.generation.text import CLS_ID, PAD_ID, UNK_ID, BagOfWordsEncoder
+from synclone.generation.params import GeneratorParams, SampleParams
+from synclone.generation.sample import generate_shard, load_generator
+from synclone.generation.text import CLS_ID, PAD_ID, UNK_ID, BagOfWordsEncoder, Vocabulary, tokenize
+from synclone.generation.train import GeneratorTrainingError, train_generator
 
 TINY = {
     "steps": 4, "batch_size": 8, "warmup_steps": 2, "log_every": 2, "block_out_channels": [8, 16],
@@ -171,7 +164,8 @@ def test_checkpoint_round_trips_through_a_file(checkpoint, generator, tmp_path):
     path = tmp_path / "generator.pt"
     torch.save(checkpoint, path)
     prompts, seeds = ["red", "a blue square", ""], [1, 2, 3]
-    assert np.array_equal(load_generator(path).sample(prompts, seeds, **SAMPLE), generator.sample(prompts, seeds, **SAMPLE))
+    reloaded = load_generator(path)
+    assert np.array_equal(reloaded.sample(prompts, seeds, **SAMPLE), generator.sample(prompts, seeds, **SAMPLE))
 
 
 def test_load_generator_rejects_other_checkpoints():
@@ -181,12 +175,13 @@ def test_load_generator_rejects_other_checkpoints():
 
 @pytest.mark.parametrize("scheduler", ["dpmsolver", "ddim"])
 def test_samples_are_uint8_images_that_depend_on_their_seed(generator, scheduler):
-    images = generator.sample(["red", "red", "blue"], [5, 6, 5], **{**SAMPLE, "scheduler": scheduler})
+    settings = {**SAMPLE, "scheduler": scheduler}
+    images = generator.sample(["red", "red", "blue"], [5, 6, 5], **settings)
     assert images.dtype == np.uint8 and images.shape == (3, 8, 8, 3)
     assert images.min() >= 0 and images.max() <= 255 and images.std() > 0
     assert not np.array_equal(images[0], images[1])  # another seed
     assert not np.array_equal(images[0], images[2])  # another prompt
-    assert np.array_equal(images, generator.sample(["red", "red", "blue"], [5, 6, 5], **{**SAMPLE, "scheduler": scheduler}))
+    assert np.array_equal(images, generator.sample(["red", "red", "blue"], [5, 6, 5], **settings))
 
 
 def test_an_image_does_not_depend_on_the_rest_of_its_batch(generator):

@@ -20,7 +20,9 @@ class Denoiser(nn.Module):
     The UNet runs on a space-to-depth tensor (32x32x3 -> 16x16x12 for factor 2): a quarter of the positions per
     convolution, which made it several times faster on CPU at little cost in quality. The text embedding reaches
     the UNet through ``class_embed_type="identity"``, i.e. it is added to the time embedding, which keeps the
-    per-step cost of class conditioning (cross-attention was 2.3x slower per step in the trials).
+    per-step cost of class conditioning (cross-attention was 2.3x slower per step in the trials). With ``film``
+    that sum scales and shifts the features of every ResNet block; at 2,000 steps this raised fidelity on
+    "c, h_c inside b" prompts from 0.42 to 0.60 (guidance 7) over only adding it.
     """
 
     def __init__(self, params: GeneratorParams, vocab_size: int, image_size: tuple[int, int]):

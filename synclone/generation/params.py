@@ -27,7 +27,8 @@ class _FromDict:
         return cls(**converted)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}  # type: ignore[call-overload]
+        values = asdict(self)  # type: ignore[call-overload]
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,10 @@ class GeneratorParams(_FromDict):
     num_train_timesteps: int = 1000
     beta_schedule: str = "squaredcos_cap_v2"  # cosine
     prediction_type: str = "v_prediction"
-    min_snr_gamma: float = 5.0  # min-SNR loss weighting; 0 turns it off (plain MSE on the prediction)
+    # min-SNR-gamma loss weighting (x0-error weight min(SNR, gamma)); 0 turns it off (plain MSE on v). On the mini
+    # world at 2,000 steps, gamma 1 beat 5 (fidelity 0.92 vs 0.83 on class-name prompts) and plain v-MSE drew the
+    # scenes but blurred the shapes.
+    min_snr_gamma: float = 1.0
     cond_dropout: float = 0.1  # share of captions replaced by the empty prompt (the unconditional model for CFG)
     unk_word_p: float = 0.05  # share of caption words replaced by UNK, so unknown prompt words are meaningful
     # denoiser: a diffusers UNet2DModel on a space-to-depth tensor (32x32x3 -> 16x16x12 for factor 2)
@@ -54,8 +58,8 @@ class GeneratorParams(_FromDict):
     block_out_channels: tuple[int, ...] = (32, 64, 128)
     attention_levels: tuple[bool, ...] = (False, False, True)  # self-attention per resolution level
     attention_head_dim: int = 32
-    film: bool = False  # the embedding scales and shifts each ResNet block's features instead of being added
-    layers_per_block: int = 2
+    film: bool = True  # the embedding scales and shifts each ResNet block's features (False: it is only added)
+    layers_per_block: int = 1  # 2.8M parameters; 2 costs ~40% more per step and scored lower at equal time
     norm_num_groups: int = 8
     # text encoder: the mean of learned word embeddings, then an MLP to the UNet's time-embedding width
     text_width: int = 128
@@ -95,7 +99,7 @@ class GeneratorParams(_FromDict):
 class SampleParams(_FromDict):
     """How images are sampled (the config's ``generator.sample``)."""
 
-    guidance: float = 5.0  # classifier-free guidance scale; 1 is the conditional model alone
+    guidance: float = 7.0  # classifier-free guidance scale; 1 is the conditional model alone
     steps: int = 15
     scheduler: str = "dpmsolver"  # DPM-Solver++ (2nd order multistep) or DDIM
     batch_size: int = 128
@@ -105,3 +109,40 @@ class SampleParams(_FromDict):
             raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}")
         if self.steps < 1 or self.batch_size < 1 or self.guidance < 0:
             raise ValueError("sampling needs steps >= 1, batch_size >= 1 and guidance >= 0")
+
+
+DTYPES = ("auto", "float16", "bfloat16", "float32")
+IMAGE_FORMATS = ("png", "jpg")
+
+
+@dataclass(frozen=True)
+class StableDiffusionParams(_FromDict):
+    """How Stable Diffusion samples (the config's ``generator.sample`` when ``generator.kind`` is stable_diffusion).
+
+    The defaults are the usual SD v1.5 ones (StableRep's DDIM 50 steps at 512 x 512, guidance 7.5); Fake-it uses
+    guidance 2.
+    """
+
+    scheduler: str = "ddim"  # DDIM or DPM-Solver++ (2nd order multistep), built from the model's own schedule
+    steps: int = 50
+    guidance: float = 7.5  # classifier-free guidance scale; <= 1 turns guidance off (diffusers' convention)
+    height: int = 512
+    width: int = 512
+    batch_size: int = 16
+    dtype: str = "auto"  # auto: float16 on a GPU, float32 on the CPU
+    image_format: str = "png"
+    jpeg_quality: int = 95  # image_format jpg only
+
+    def __post_init__(self) -> None:
+        if self.scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if self.image_format not in IMAGE_FORMATS:
+            raise ValueError(f"image_format must be one of {IMAGE_FORMATS}, got {self.image_format!r}")
+        if self.steps < 1 or self.batch_size < 1 or self.guidance < 0:
+            raise ValueError("sampling needs steps >= 1, batch_size >= 1 and guidance >= 0")
+        if self.height % 8 or self.width % 8 or self.height < 8 or self.width < 8:
+            raise ValueError(f"height and width must be positive multiples of 8, got {self.height} x {self.width}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f"jpeg_quality must be in 1..100, got {self.jpeg_quality}")

@@ -92,7 +92,9 @@ class MiniGenerator:
         return tensor_to_images(sample)
 
 
-def load_generator(checkpoint: str | os.PathLike | Mapping[str, Any], device: str | torch.device = "cpu") -> MiniGenerator:
+def load_generator(
+    checkpoint: str | os.PathLike | Mapping[str, Any], device: str | torch.device = "cpu"
+) -> MiniGenerator:
     """A MiniGenerator from a checkpoint dict (``train_generator``'s result) or a file saved with torch.save."""
     if not isinstance(checkpoint, Mapping):
         checkpoint = torch.load(checkpoint, map_location="cpu", weights_only=True)

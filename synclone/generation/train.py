@@ -11,6 +11,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from diffusers import DDPMScheduler
 from tqdm import tqdm
 
 from synclone.generation.model import CHECKPOINT_FORMAT, Denoiser, images_to_tensor, training_scheduler
@@ -69,6 +70,19 @@ def _mask_tokens(tokens: torch.Tensor, params: GeneratorParams, generator: torch
     dropped = torch.rand(len(tokens), generator=generator, device=tokens.device) < params.cond_dropout
     tokens[dropped, 1:] = PAD_ID
     return tokens
+
+
+def _diffusion_loss(
+    model: Denoiser, clean: torch.Tensor, tokens: torch.Tensor, noise_schedule: DDPMScheduler,
+    loss_weights: torch.Tensor, params: GeneratorParams, generator: torch.Generator,
+) -> torch.Tensor:  # fmt: skip
+    noise = torch.randn(clean.shape, generator=generator, device=clean.device)
+    timesteps = torch.randint(0, params.num_train_timesteps, (len(clean),), generator=generator, device=clean.device)
+    noisy = noise_schedule.add_noise(clean, noise, timesteps)
+    target = noise if params.prediction_type == "epsilon" else noise_schedule.get_velocity(clean, noise, timesteps)
+    prediction = model(noisy, timesteps, model.text_encoder(_mask_tokens(tokens, params, generator)))
+    per_image = F.mse_loss(prediction, target, reduction="none").mean(dim=(1, 2, 3))
+    return (per_image * loss_weights[timesteps]).mean()
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator):
@@ -130,14 +144,7 @@ def train_generator(
     model.train()
     for step in range(params.steps):
         index = next(batches)
-        clean = data[index]
-        noise = torch.randn(clean.shape, generator=generator, device=device)
-        timesteps = torch.randint(0, params.num_train_timesteps, (len(index),), generator=generator, device=device)
-        noisy = noise_schedule.add_noise(clean, noise, timesteps)
-        target = noise if params.prediction_type == "epsilon" else noise_schedule.get_velocity(clean, noise, timesteps)
-        prediction = model(noisy, timesteps, model.text_encoder(_mask_tokens(tokens[index], params, generator)))
-        per_image = F.mse_loss(prediction, target, reduction="none").mean(dim=(1, 2, 3))
-        loss = (per_image * loss_weights[timesteps]).mean()
+        loss = _diffusion_loss(model, data[index], tokens[index], noise_schedule, loss_weights, params, generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), params.grad_clip)
@@ -166,12 +173,11 @@ def train_generator(
             window_loss = window_grad = 0.0
             progress.set_postfix(loss=f"{mean_loss:.4f}", refresh=False)
             if not guard.healthy(mean_loss):
-                history["diverged_at_step"] = step + 1
+                history["diverged_at_step"] = step + 1  # never the first window: it sets the best
                 log.warning(
                     "generator training diverged at step %d (window loss %.4g vs best %.4g); keeping the EMA "
                     "weights of step %d. Lower generator.train.lr (now %g).",
-                    step + 1, mean_loss, guard.best, history["step"][-2] if len(history["step"]) > 1 else 0,
-                    params.lr,
+                    step + 1, mean_loss, guard.best, history["step"][-2], params.lr,
                 )  # fmt: skip
                 ema.load_state_dict(healthy_state)
                 break

@@ -82,7 +82,8 @@ def build_classifier(
     kwargs = {**spec.kwargs, **(arch_kwargs or {})}
     num_classes = spec.num_classes if num_classes is None else int(num_classes)
     backbone = _import_builder(spec.builder)(num_classes=num_classes, **kwargs)
-    preprocess = spec.preprocess or _preprocess_from_timm(backbone)
+    # the registry's recipe, else the model's own (a zero-shot CLIP carries open_clip's), else timm's config
+    preprocess = spec.preprocess or getattr(backbone, "preprocess", None) or _preprocess_from_timm(backbone)
     return ClassifierWrapper(backbone, preprocess, arch, kwargs, num_classes)
 
 

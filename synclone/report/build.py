@@ -7,6 +7,9 @@ Files under ``out_dir`` (names relative to it)::
     results_long.csv              every value of every result file, unscaled, with its CI and n
     tables/{metric}.csv, .md      the paper's table for the metric
     figures/{figure}.png          the metric's figures
+    tables/paper_comparison.csv, .md, figures/paper_comparison.png
+                                  with ``paper_comparison`` (paper mode): ours vs the authors' numbers
+                                  (``synclone.report.paper``)
 
 A declared file always exists: a table without results has its header row and says "No results.", a figure
 without results is a small placeholder saying so.
@@ -28,12 +31,16 @@ from synclone.report.figures import (adversarial_figure, background_bias_figure,
                                      context_bias_figure, corruption_mean_figure, corruption_severity_figure,
                                      ood_figure, placeholder_figure, save_figure, shape_bias_figure)
 from synclone.report.models import Meta, model_info, order_models
+from synclone.report.paper import comparison_figure, comparison_table
 from synclone.report.tables import (Table, adversarial_table, background_bias_table, calibration_table,
                                     context_bias_table, corruptions_table, fidelity_table, ood_table,
                                     shape_bias_table, table_csv, table_markdown)
 
 SUMMARY_FILES = ("report.md", "missing.csv", "results_long.csv")
 GENERATOR_METRICS = ("fidelity",)  # results of the generator, not of the config's models
+PAPER_COMPARISON = "paper_comparison"
+PAPER_COMPARISON_FILES = (f"tables/{PAPER_COMPARISON}.csv", f"tables/{PAPER_COMPARISON}.md",
+                          f"figures/{PAPER_COMPARISON}.png")
 
 TableBuilder = Callable[[pd.DataFrame, Meta], Table]
 FigureBuilder = Callable[[pd.DataFrame, Meta], Figure | None]
@@ -65,7 +72,7 @@ def _checked(metrics: Iterable[str]) -> list[str]:
     return metrics
 
 
-def report_outputs(metrics: Iterable[str]) -> list[str]:
+def report_outputs(metrics: Iterable[str], paper_comparison: bool = False) -> list[str]:
     """The files ``write_report`` writes for ``metrics``, relative to its ``out_dir``.
 
     Include ``fidelity`` when the config has a generator.
@@ -74,7 +81,7 @@ def report_outputs(metrics: Iterable[str]) -> list[str]:
     for metric in _checked(metrics):
         names += [f"tables/{metric}.csv", f"tables/{metric}.md",
                   *(f"figures/{figure}.png" for figure in _layout(None)[metric][1])]
-    return names
+    return names + list(PAPER_COMPARISON_FILES if paper_comparison else ())
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -93,8 +100,9 @@ def _missing_markdown(missing: pd.DataFrame, meta: Meta) -> str:
 
 
 def write_report(result_paths: Iterable[str | os.PathLike], models_meta: Meta, out_dir: str | os.PathLike,
-                 metrics: Sequence[str] = REPORT_METRICS) -> dict[str, Path]:
-    """Validate every result file, then write exactly ``report_outputs(metrics)`` under ``out_dir``.
+                 metrics: Sequence[str] = REPORT_METRICS, paper_comparison: bool = False) -> dict[str, Path]:
+    """Validate every result file, then write exactly ``report_outputs(metrics, paper_comparison)`` under
+    ``out_dir``; ``paper_comparison`` adds ours vs the paper, matching models by their ``paper_analogue``.
 
     Returns {name from report_outputs: path written}. Results of metrics not in ``metrics`` only go to
     results_long.csv.
@@ -124,6 +132,15 @@ def write_report(result_paths: Iterable[str | os.PathLike], models_meta: Meta, o
                         written[name])
             section.append(f"![{figure_name}]({name})")
         sections.append("\n\n".join(section))
+    if paper_comparison:
+        frame, markdown = comparison_table(results, long, models_meta)
+        csv_name, md_name, figure_name = PAPER_COMPARISON_FILES
+        put_text(csv_name, frame.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
+        put_text(md_name, markdown)
+        written[figure_name] = out_dir / figure_name
+        save_figure(comparison_figure(frame, models_meta) or placeholder_figure("No results to compare."),
+                    written[figure_name])
+        sections.append(f"{markdown}\n![{PAPER_COMPARISON}]({figure_name})")
 
     models = order_models(models_meta, models_meta)
     missing = missing_pairs(long, models, [m for m in metrics if m not in GENERATOR_METRICS])
@@ -137,4 +154,4 @@ def write_report(result_paths: Iterable[str | os.PathLike], models_meta: Meta, o
         _missing_markdown(missing, models_meta),
         *sections,
     ]).rstrip("\n") + "\n")
-    return {name: written[name] for name in report_outputs(metrics)}
+    return {name: written[name] for name in report_outputs(metrics, paper_comparison)}

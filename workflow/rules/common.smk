@@ -8,26 +8,60 @@ from synclone.metrics import PREDICTION_NAMES
 from synclone.config import ConfigError, check_names, load_schema, validate_config
 from synclone.seeding import derive_seed
 from synclone import registries
+from synclone import ablations, clones
+from synclone.acquire import sources
 
 try:
     validate_config(config, load_schema(workflow.source_path("../schemas/config.schema.yaml")))
-    check_names(config, **registries.names())
+    check_names(config, **registries.names(config["world"]))
     registries.check_params(config)
+    sources.check_paper_datasets(config)
 except ConfigError as error:
     raise WorkflowError(f"{error}") from None
 
 
 CONDA_ENV = "../../envs/synclone.yaml"
+# Jobs import the library from this checkout, also in a conda environment that does not install it.
+os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")])))
 SEED = config["seed"]
 DATASETS = config["datasets"]
 MODELS = config["models"]
 METRICS = config["metrics"]
 PROMPT_SETS = config.get("prompt_sets", [])
 GENERATOR = config.get("generator")
+GENERATOR_KIND = GENERATOR.get("kind", "mini") if GENERATOR else None
 RENDERED = [name for name, spec in DATASETS.items() if spec["source"] == "render"]
 FILTERED = [name for name, spec in DATASETS.items() if spec["source"] == "filter"]
+# paper mode: registry entry -> spec with the config's overrides; archive file name -> registry entry
+PAPER_SPECS = sources.paper_specs(DATASETS)
+ARCHIVES = {
+    os.path.basename(path): name
+    for name, path in ((name, sources.archive_path(spec)) for name, spec in PAPER_SPECS.items())
+    if path
+}
+# corrupted views read from ImageNet-C / 3DCC image sets: view name -> (dataset, image set)
+DISK_VIEWS = sources.disk_corruption_views(config["metrics"].get("corruptions"), DATASETS)
+# each eval set's label map (the config's, else the paper registry's), looked up once
+LABEL_MAPS = {name: sources.dataset_label_map(name, DATASETS) for name in DATASETS}
 # reference models are trained (the hard split's filter) but neither evaluated nor reported
 BENCHMARKED = [name for name, spec in MODELS.items() if spec.get("role", "benchmark") == "benchmark"]
+# the ablation sweeps' points (synclone.ablations): models of their own (role ablation), built by target `ablations`
+try:
+    ABLATION_MODELS = ablations.expand_ablations(config, registries.names(config["world"])["prompt_strategies"])
+except ConfigError as error:
+    raise WorkflowError(f"{error}") from None
+ABLATION_PROMPT_SETS = ablations.ablation_prompt_sets(config)
+MODELS = {**MODELS, **ABLATION_MODELS}
+# models imported from published weights (weights:; fetch_weights + import_model) instead of trained here (data:)
+IMPORTED = [name for name, spec in MODELS.items() if "weights" in spec]
+# models trained here, by kind (synclone.clones): supervised (train_model), self-supervised (pretrain_ssl +
+# linear_probe), clip (train_clip + zero_shot_head)
+SUPERVISED_TRAINED, SSL_TRAINED, CLIP_TRAINED = (
+    [name for name, spec in MODELS.items() if clones.trained_here(spec) and clones.kind_of(spec) == kind]
+    for kind in clones.KINDS
+)
+# training sets cut to images_per_class (size sweeps, real:synthetic mixes): source -> counts per class
+SUBSETS = clones.subset_counts(MODELS)
 LOGIT_METRICS = [m for m in METRICS if m != "adversarial"]
 BOOTSTRAP = config["bootstrap"]
 
@@ -41,7 +75,7 @@ wildcard_constraints:
     model=alternatives(MODELS),
     dataset=r"[A-Za-z][A-Za-z0-9_\-]*",
     eval_set=r"[A-Za-z][A-Za-z0-9_\-]*",
-    prompt_set=alternatives(PROMPT_SETS),
+    prompt_set=alternatives([*PROMPT_SETS, *ABLATION_PROMPT_SETS]),
     shard=r"\d+",
     metric=alternatives(METRICS),
     generator=alternatives([GENERATOR["name"]] if GENERATOR else []),
@@ -65,7 +99,27 @@ def seed_for(*names):
 
 
 def dataset_dir(name):
-    return f"data/{name}"
+    """The folder a rule writes for a config dataset (data/<registry entry> for a paper dataset)."""
+    return sources.dataset_folder(name, DATASETS)
+
+
+def image_set_dir(name):
+    """The folder with metadata.csv of an eval set or a view read from disk (inside dataset_dir)."""
+    if name in DISK_VIEWS:
+        dataset, image_set = DISK_VIEWS[name]
+        return sources.image_set_folder(dataset, DATASETS, image_set)
+    return sources.image_set_folder(name, DATASETS)
+
+
+def image_set_input(name):
+    """What a job reading image set ``name`` depends on: the folder the data rule writes."""
+    return dataset_dir(DISK_VIEWS[name][0] if name in DISK_VIEWS else name)
+
+
+def dataset_grids():
+    """Preview grids: one per rendered or filtered dataset, one per prepared paper dataset."""
+    names = [name for name, spec in DATASETS.items() if not sources.is_paper(spec)]
+    return [f"results/data/{name}.png" for name in [*names, *PAPER_SPECS]]
 
 
 def shard_dirs(prompt_set):
@@ -74,23 +128,57 @@ def shard_dirs(prompt_set):
     ]
 
 
-def training_inputs(model):
-    """Folders of the images a model trains on: a dataset, or every shard of a synthetic prompt set."""
-    data = MODELS[model]["data"]
+def prompt_inputs(wildcards):
+    """The caption file the paper world's captions prompt set reads (so editing it rebuilds the prompts)."""
+    if config["world"] == "paper" and wildcards.prompt_set == "captions":
+        return {"captions": GENERATOR["captions_file"]}
+    return {}
+
+
+def clone_targets():
+    """The configured models trained on synthetic images (not the ablation sweeps'), and the shards they learn from."""
+    names = [name for name, spec in config["models"].items() if spec.get("data", "").startswith("synthetic/")]
+    shards = dict.fromkeys(folder for name in names for folder in source_dirs(MODELS[name]["data"]))
+    return [*shards, *[f"checkpoints/{name}.pt" for name in names]]
+
+
+def source_dirs(data):
+    """Folders of a training source: a dataset, or every shard of a synthetic prompt set."""
     if data.startswith("synthetic/"):
         return shard_dirs(data.removeprefix("synthetic/"))
     return [dataset_dir(data)]
+
+
+def subset_dir(source, count):
+    return f"subsets/{source}/per_class-{count}"
+
+
+def training_inputs(model):
+    """Folders of the images a model trains on: its source's, or with images_per_class (and mix) the per-class
+    subsets of each source."""
+    spec = MODELS[model]
+    if "images_per_class" in spec:
+        return [subset_dir(source, count) for source, count in clones.mix_counts(spec).items()]
+    return source_dirs(spec["data"])
 
 
 # ---- predictions -----------------------------------------------------------------------------------------
 
 
 def corruption_views():
+    """The corrupted views computed on the fly (not read from disk)."""
     spec = METRICS.get("corruptions")
     if spec is None:
         return []
-    names = [*spec["corruptions_2d"], *spec.get("corruptions_3d", [])]
+    names = sources.computed_corruptions(spec)
     return [f"{name}-{severity}" for name in names for severity in spec["severities"]]
+
+
+def predicted_sets():
+    """Every image set a logit metric reads that the predict rule makes (eval sets and views read from disk, not
+    the corrupted views predict_corruptions computes on the fly)."""
+    names = {name for metric in LOGIT_METRICS for name in PREDICTION_NAMES[metric](METRICS[metric])}
+    return sorted(name for name in names if "@" not in name or name in DISK_VIEWS)
 
 
 def metric_predictions(wildcards):
@@ -104,9 +192,9 @@ def metric_params(metric):
     params = {**METRICS[metric], "bootstrap": {**BOOTSTRAP, "seed": seed_for("bootstrap", metric)}}
     if metric in PREDICTION_NAMES:
         label_maps = {
-            name: DATASETS[name]["label_map"]
+            name: LABEL_MAPS[name]
             for name in PREDICTION_NAMES[metric](METRICS[metric])
-            if "label_map" in DATASETS.get(name, {})
+            if LABEL_MAPS.get(name) is not None
         }
         if label_maps:
             params["label_maps"] = label_maps
@@ -121,18 +209,22 @@ def result_files():
 
 
 def fidelity_files():
-    if GENERATOR is None:
+    if GENERATOR is None or "judge" not in GENERATOR:
         return []
     return [f"results/generator/{prompt_set}.json" for prompt_set in PROMPT_SETS]
 
 
 def report_metrics():
     """What the report covers: every configured metric, plus the generator's fidelity when there is one."""
-    return [*METRICS, "fidelity"] if GENERATOR else list(METRICS)
+    return [*METRICS, "fidelity"] if GENERATOR and "judge" in GENERATOR else list(METRICS)
+
+
+# paper mode compares our numbers with the authors' published ones
+PAPER_COMPARISON = config["world"] == "paper"
 
 
 def report_files():
-    return [f"results/{name}" for name in registries.report_outputs(report_metrics())]
+    return [f"results/{name}" for name in registries.report_outputs(report_metrics(), PAPER_COMPARISON)]
 
 
 def final_outputs():
@@ -140,7 +232,7 @@ def final_outputs():
         *result_files(),
         *fidelity_files(),
         *report_files(),
-        *[f"results/data/{name}.png" for name in DATASETS],
+        *dataset_grids(),
     ]
 
 

@@ -68,3 +68,59 @@ rule filter_misclassified:
         CONDA_ENV
     script:
         "../scripts/filter_misclassified.py"
+
+
+# ---- paper mode: real datasets (synclone.acquire; the registry is synclone/data/paper_datasets.yaml) --------
+
+PAPER_GRID_IMAGES = 64  # preview images per prepared dataset
+
+
+rule download_dataset:
+    """Fetch a paper dataset's archive, md5-verified. A local rule: the submit host has internet, compute nodes
+    do not. An archive put at the output path by hand is used as it is (prepare_dataset checks its md5)."""
+    output:
+        "downloads/{archive}",
+    wildcard_constraints:
+        archive=alternatives(ARCHIVES),
+    params:
+        spec=lambda w: sources.download_params(PAPER_SPECS[ARCHIVES[w.archive]]),
+    log:
+        "logs/download/{archive}.log",
+    localrule: True
+    retries: 2
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/download_dataset.py"
+
+
+rule prepare_dataset:
+    """Extract a paper dataset (or link the user's ImageNet val), check its layout, write each image set's
+    metadata.csv and a preview grid."""
+    input:
+        unpack(lambda w: sources.prepare_sources(PAPER_SPECS[w.dataset])),
+    output:
+        data=directory("data/{dataset}"),
+        grid=report(
+            "results/data/{dataset}.png",
+            caption="../report/dataset_grid.rst",
+            category="Datasets",
+            labels={"dataset": "{dataset}"},
+        ),
+    wildcard_constraints:
+        dataset=alternatives(PAPER_SPECS),
+    params:
+        spec=lambda w: sources.prepare_params(PAPER_SPECS[w.dataset]),
+        grid_images=PAPER_GRID_IMAGES,
+    log:
+        "logs/prepare/{dataset}.log",
+    benchmark:
+        "logs/benchmarks/prepare/{dataset}.tsv"
+    threads: job("prepare", "threads")
+    resources:
+        mem_mb=job("prepare", "mem_mb"),
+        runtime=job("prepare", "runtime"),
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/prepare_dataset.py"

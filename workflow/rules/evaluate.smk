@@ -27,10 +27,11 @@ rule evaluate_logits:
 rule evaluate_adversarial:
     input:
         model="checkpoints/{model}.pt",
-        data=lambda w: dataset_dir(METRICS["adversarial"]["eval_set"]),
+        data=lambda w: image_set_input(METRICS["adversarial"]["eval_set"]),
     output:
         "results/{model}/adversarial.json",
     params:
+        image_set=lambda w: image_set_dir(METRICS["adversarial"]["eval_set"]),
         model="{model}",
         config=lambda w: metric_params("adversarial"),
         subset_seed=seed_for("adversarial", "subset"),

@@ -14,6 +14,7 @@ rule report:
         models=models_meta(),
         out_dir=lambda w, output: os.path.dirname(output[0]),
         metrics=report_metrics(),
+        paper_comparison=PAPER_COMPARISON,
     log:
         "logs/report.log",
     threads: job("report", "threads")

@@ -9,4 +9,6 @@ build_prompts(
     strategy=snakemake.params.strategy,
     images_per_class=snakemake.params.images_per_class,
     seed=snakemake.params.seed,
+    world=snakemake.params.world,
+    captions_csv=snakemake.input.get("captions"),
 )

@@ -6,7 +6,7 @@ from synclone.tasks import evaluate_adversarial
 
 evaluate_adversarial(
     model_path=snakemake.input.model,
-    data_dir=snakemake.input.data,
+    data_dir=snakemake.params.image_set,
     out_json=snakemake.output[0],
     model=snakemake.params.model,
     params=snakemake.params.config,

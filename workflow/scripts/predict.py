@@ -6,8 +6,8 @@ from synclone.tasks import predict
 
 predict(
     model_path=snakemake.input.model,
-    data_dir=snakemake.input.data,
-    out_path=snakemake.output[0],
+    data_dirs=snakemake.params.image_sets,
+    out_paths=list(snakemake.output),
     batch_size=snakemake.params.batch_size,
     threads=snakemake.threads,
     device=snakemake.params.device,

@@ -8,6 +8,7 @@ write_report(
     result_paths=[*snakemake.input.results, *snakemake.input.fidelity],
     models=snakemake.params.models,
     metrics=snakemake.params.metrics,
+    paper_comparison=snakemake.params.paper_comparison,
     out_dir=snakemake.params.out_dir,
     expected_outputs=list(snakemake.output),
 )

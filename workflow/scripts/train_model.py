@@ -13,4 +13,5 @@ train_model(
     seed=snakemake.params.seed,
     threads=snakemake.threads,
     device=snakemake.params.device,
+    gpus=snakemake.resources.gpu,
 )

@@ -23,7 +23,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from synclone.clone_params import ClipParams
-from synclone.io import atomic_path
+from synclone.io import save_torch
 from synclone.models.mini import build_mini_resnet
 from synclone.models.zero_shot import PAPER_LOGIT_SCALE, ZeroShotClassifier
 from synclone.predict import to_unit_float
@@ -187,8 +187,7 @@ def save_clip(path, model: MiniCLIP, arch: str, arch_kwargs: Mapping[str, Any], 
     """The whole CLIP (both towers), with what rebuilds it; atomic. ``meta`` must be plain Python data."""
     checkpoint = {"format": CLIP_FORMAT, "arch": arch, "arch_kwargs": dict(arch_kwargs), "params": params.to_dict(),
                   "state_dict": model.state_dict(), "meta": dict(meta)}
-    with atomic_path(path) as tmp:
-        torch.save(checkpoint, tmp)
+    save_torch(path, checkpoint)
 
 
 def build_clip(arch_kwargs: Mapping[str, Any], params: ClipParams) -> MiniCLIP:

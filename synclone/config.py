@@ -8,6 +8,8 @@ fails when the DAG is built, with the list of valid names, never deep inside a j
 from __future__ import annotations
 
 import difflib
+import types
+import typing
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -20,6 +22,44 @@ RESERVED_MODEL_NAMES = frozenset({"tables", "figures", "generator", "data"})
 
 class ConfigError(ValueError):
     """The configuration cannot be used; the message says which key and what to do."""
+
+
+def value_matches(value: Any, hint: Any) -> bool:
+    """Whether a config value (YAML/JSON types: lists for tuples, ints for floats) fits a type annotation."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        return any(value_matches(value, arg) for arg in args)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(value_matches(item, args[0]) for item in value)
+        return len(value) == len(args) and all(value_matches(item, arg) for item, arg in zip(value, args))
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def _type_name(hint: Any) -> str:
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {_type_name(args[0])}"
+        return f"a list [{', '.join(map(_type_name, args))}]"
+    if args:
+        return " or ".join(map(_type_name, args))
+    return getattr(hint, "__name__", str(hint))
+
+
+def check_field_types(cls: type, values: Mapping[str, Any]) -> None:
+    """Raise ValueError naming the first key of ``values`` whose value does not fit its dataclass field's type,
+    before ``__post_init__`` compares it with numbers (a TypeError there would not name the key)."""
+    hints = typing.get_type_hints(cls)
+    for key, value in values.items():
+        if key in hints and not value_matches(value, hints[key]):
+            raise ValueError(f"{key} must be {_type_name(hints[key])}, got {value!r} ({type(value).__name__})")
 
 
 def load_schema(path: str | Path) -> dict:

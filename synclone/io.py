@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -14,6 +15,28 @@ from typing import Any, Iterator
 import numpy as np
 
 
+class DiskFullError(OSError):
+    """No space was left where an output is written; the message names the output (errno says which limit)."""
+
+
+@contextlib.contextmanager
+def _naming_a_full_disk(path: Path) -> Iterator[None]:
+    """Re-raise a full disk or quota as DiskFullError naming ``path``: the OSError of a failed write names no file."""
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except Exception as error:
+        # writers that wrap the OSError (torch.save: a RuntimeError) keep it as the exception's context
+        full = error
+        while full is not None and not (isinstance(full, OSError) and full.errno in (errno.ENOSPC, errno.EDQUOT)):
+            full = full.__cause__ or full.__context__
+        if full is None:
+            raise
+        raise DiskFullError(full.errno, f"cannot write {path}: {os.strerror(full.errno)} (the disk or the quota "
+                                        f"is full); free space in {path.parent} and rerun") from error
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
@@ -21,32 +44,34 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     ``suffix`` keeps the extension for writers that infer the format from it (``np.savez``, ``savefig``).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix if suffix is None else suffix
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, path)
-    finally:
-        tmp_path.unlink(missing_ok=True)
+    with _naming_a_full_disk(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
+        try:
+            yield tmp_path
+            os.replace(tmp_path, path)
+        finally:
+            tmp_path.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary directory beside ``path``; it replaces ``path`` only if the block succeeds."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        yield tmp
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+    with _naming_a_full_disk(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        try:
+            yield tmp
+            if path.exists():
+                shutil.rmtree(path)
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp)
 
 
 def _canonical(obj: Any, digits: int) -> Any:
@@ -88,6 +113,15 @@ def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
     """``np.savez_compressed`` to a temporary name, then rename."""
     with atomic_path(path, suffix=".npz") as tmp:
         np.savez_compressed(tmp, **arrays)
+
+
+def save_torch(path: str | os.PathLike, obj: Any) -> None:
+    """``torch.save`` to a temporary name, then rename. It writes through a Python file object, whose failed write
+    raises the OSError (a full disk) that torch.save given a file name would turn into an opaque RuntimeError."""
+    import torch
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as file:
+        torch.save(obj, file)
 
 
 def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:

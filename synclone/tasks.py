@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from synclone.imageset import ImageSet, ImageSetIndex, open_imageset, open_imagesets, read_imageset, write_imageset
-from synclone.io import atomic_path, load_npz, save_npz, write_json
+from synclone.io import atomic_path, load_npz, save_npz, save_torch, write_json
 from synclone.results import make_result, validate_result
 from synclone.seeding import derive_seed
 
@@ -41,13 +41,6 @@ def _save_grid(path: str | os.PathLike, images: np.ndarray, labels: np.ndarray, 
 def _write_csv(path: str | os.PathLike, frame: pd.DataFrame) -> None:
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
-
-
-def _torch_save(path: str | os.PathLike, obj: Any) -> None:
-    import torch
-
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
 
 
 # ---- data and generation ---------------------------------------------------------------------------------
@@ -116,7 +109,7 @@ def train_generator(corpus_dir, out_path, params: Mapping[str, Any], seed: int, 
     if "caption" not in corpus.metadata:
         raise ValueError(f"{corpus_dir}/metadata.csv has no 'caption' column: the generator needs a captioned corpus")
     checkpoint = train(corpus.images, corpus.metadata["caption"].tolist(), params, seed, device)
-    _torch_save(out_path, checkpoint)
+    save_torch(out_path, checkpoint)
 
 
 def generate_shard(generator_path, prompts_csv, out_dir, shard: int, shards: int, sample: Mapping[str, Any],

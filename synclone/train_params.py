@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
+from synclone.config import value_matches
+
 # Defaults: what trains the mini world's ``mini_resnet`` (>= 96% test accuracy in 6 epochs on 10k images).
 DEFAULT_TRAIN_PARAMS: dict[str, Any] = {
     "epochs": 6,
@@ -36,16 +38,6 @@ PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 AUGMENTS = ("auto", "pad_crop", "rrc")
 
 
-def _type_matches(value: Any, default: Any) -> bool:
-    if isinstance(default, bool):
-        return isinstance(value, bool)
-    if isinstance(default, int):
-        return isinstance(value, int) and not isinstance(value, bool)
-    if isinstance(default, float):
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return isinstance(value, type(default))
-
-
 def resolve_train_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     """Defaults overridden by ``params``; an unknown key or a value of the wrong type is an error."""
     params = dict(params or {})
@@ -54,7 +46,7 @@ def resolve_train_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
         raise ValueError(f"unknown training params {sorted(unknown)}; valid: {sorted(DEFAULT_TRAIN_PARAMS)}")
     for key, value in params.items():
         default = DEFAULT_TRAIN_PARAMS[key]
-        if not _type_matches(value, default):
+        if not value_matches(value, type(default)):
             raise ValueError(f"{key} must be {type(default).__name__}, got {value!r} ({type(value).__name__})")
     resolved = {**DEFAULT_TRAIN_PARAMS, **params}
     if resolved["optimizer"] not in OPTIMIZERS:
@@ -65,7 +57,7 @@ def resolve_train_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
         raise ValueError(f"augment must be one of {AUGMENTS}, got {resolved['augment']!r}")
     for key, upper in (("rrc_scale", 1.0), ("rrc_ratio", math.inf)):
         bounds = resolved[key] = list(resolved[key])
-        numbers = len(bounds) == 2 and all(_type_matches(value, 1.0) for value in bounds)
+        numbers = len(bounds) == 2 and all(value_matches(value, float) for value in bounds)
         if not numbers or not 0 < bounds[0] <= bounds[1] <= upper:
             limit = " <= 1" if upper == 1.0 else ""
             raise ValueError(f"{key} must be [low, high] with 0 < low <= high{limit}, got {bounds!r}")

@@ -351,6 +351,17 @@ def test_paper_yaml_datasets_and_metrics_are_valid():
     assert sources.dataset_label_map("sun", config["datasets"]) is None  # OOD: scored through the ID set's map
 
 
+def test_user_files_not_there_yet_are_listed_and_archives_never(tmp_path):
+    datasets = {"imagenet_val": {"source": "paper", "path": str(tmp_path / "ILSVRC2012_img_val.tar")},
+                "imagenet_r": {"source": "paper"}}
+    specs = sources.paper_specs(datasets)
+    tar, devkit = sources.prepare_sources(specs["imagenet_val"]).values()
+    assert sources.missing_user_files(specs["imagenet_val"]) == [tar, devkit]
+    Path(tar).write_bytes(b"")
+    assert sources.missing_user_files(specs["imagenet_val"]) == [devkit]
+    assert sources.missing_user_files(specs["imagenet_r"]) == []  # the download rule makes it
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda c: c["datasets"].update(imagenet_r={"source": "paper", "dataset": "imagenet_rr"}),
      r"datasets.imagenet_r: unknown paper dataset 'imagenet_rr' \(did you mean 'imagenet_r'\?\)"),

@@ -17,10 +17,13 @@ from tests.configs import REPO, tiny_config, write_config
 pytestmark = pytest.mark.e2e
 
 
+def snakemake_command(workdir: Path, config: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+            "--configfile", str(config), "--cores", "2", *args]
+
+
 def snakemake(workdir: Path, config: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-               "--configfile", str(config), "--cores", "2", *args]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    run = subprocess.run(snakemake_command(workdir, config, *args), capture_output=True, text=True, timeout=timeout)
     if run.returncode != 0:
         logs = "\n".join(f"== {p}\n{p.read_text()[-3000:]}" for p in sorted((workdir / "logs").rglob("*.log")))
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{run.stdout[-4000:]}\n{run.stderr[-6000:]}\n{logs}")

@@ -21,6 +21,7 @@ the metric does not care where the images came from.
 from __future__ import annotations
 
 import difflib
+import os
 import posixpath
 from typing import Any, Mapping
 
@@ -74,14 +75,22 @@ def archive_path(spec: Mapping[str, Any]) -> str | None:
 
 
 def prepare_sources(spec: Mapping[str, Any]) -> dict[str, str]:
-    """The prepare rule's inputs: ``source`` (the archive, or the user's folder / val tar) and, for the val tar,
-    ``devkit`` beside it (so a missing file fails before any job runs)."""
+    """What the prepare rule reads: ``source`` (the archive, or the user's folder / val tar) and, for the val tar,
+    ``devkit`` beside it."""
     if not spec.get("user_path"):
         return {"source": archive_path(spec)}
     source = spec["user_source"]
     if source.endswith(".tar"):
         return {"source": source, "devkit": posixpath.join(posixpath.dirname(source), spec["files"]["devkit"]["name"])}
     return {"source": source}
+
+
+def missing_user_files(spec: Mapping[str, Any]) -> list[str]:
+    """The user-provided files of ``spec`` not there yet. They are left out of the prepare rule's inputs, so the
+    DAG (and a dry run) builds before the user has them; the prepare job then fails saying where to get them."""
+    if not spec.get("user_path"):
+        return []
+    return [path for path in prepare_sources(spec).values() if not os.path.exists(path)]
 
 
 def prepare_params(spec: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,8 +9,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping, TypeVar
 
+from synclone.config import check_field_types
+
 PREDICTION_TYPES = ("epsilon", "v_prediction")
 SCHEDULERS = ("dpmsolver", "ddim")
+BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")  # those diffusers' DDPM, DDIM and DPM-Solver take
 
 _Params = TypeVar("_Params", bound="_FromDict")
 
@@ -22,6 +25,7 @@ class _FromDict:
         unknown = sorted(set(values or {}) - set(known))
         if unknown:
             raise ValueError(f"unknown {cls.__name__} key(s) {unknown}; valid keys: {sorted(known)}")
+        check_field_types(cls, values or {})
         # YAML and JSON give lists where the dataclass holds tuples (hashable, stable in checkpoints)
         converted = {k: tuple(v) if isinstance(v, list) else v for k, v in (values or {}).items()}
         return cls(**converted)
@@ -76,6 +80,7 @@ class GeneratorParams(_FromDict):
         require(self.steps >= 1 and self.batch_size >= 1, "steps and batch_size must be >= 1")
         require(self.lr > 0 and 0 <= self.final_lr_fraction <= 1, "lr must be > 0, final_lr_fraction in [0, 1]")
         require(0 <= self.ema_decay < 1, f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        require(self.beta_schedule in BETA_SCHEDULES, f"beta_schedule must be one of {BETA_SCHEDULES}")
         require(self.prediction_type in PREDICTION_TYPES, f"prediction_type must be one of {PREDICTION_TYPES}")
         require(0 <= self.cond_dropout < 1 and 0 <= self.unk_word_p < 1, "cond_dropout and unk_word_p in [0, 1)")
         require(

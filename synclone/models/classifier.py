@@ -14,7 +14,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from synclone.io import atomic_path
+from synclone.io import save_torch
 from synclone.models.registry import Preprocess, UnknownArchError, get_arch
 
 CHECKPOINT_FORMAT = "synclone-classifier/1"
@@ -101,8 +101,7 @@ def save_classifier(path: str | os.PathLike, model: ClassifierWrapper, extra_met
         "state_dict": model.state_dict(),
         "meta": dict(extra_meta or {}),
     }
-    with atomic_path(path) as tmp:
-        torch.save(checkpoint, tmp)
+    save_torch(path, checkpoint)
 
 
 def load_classifier(path: str | os.PathLike, device: str | torch.device = "cpu") -> ClassifierWrapper:

@@ -32,6 +32,7 @@ import pandas as pd
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
+from synclone.config import check_field_types
 from synclone.seeding import derive_seed
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -201,6 +202,7 @@ class WorldParams:
         for key in values or {}:
             if key not in known:
                 raise ValueError(f"unknown mini-world parameter {key!r}; valid parameters: {sorted(known)}")
+        check_field_types(cls, values or {})
         return cls(**(values or {}))
 
     def to_dict(self) -> dict[str, Any]:

@@ -3,6 +3,7 @@ import os
 import re
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 
 from synclone.metrics import PREDICTION_NAMES
 from synclone.config import ConfigError, check_names, load_schema, validate_config
@@ -39,6 +40,10 @@ ARCHIVES = {
     for name, path in ((name, sources.archive_path(spec)) for name, spec in PAPER_SPECS.items())
     if path
 }
+for name, spec in PAPER_SPECS.items():
+    if missing := sources.missing_user_files(spec):
+        logger.warning(f"datasets: {name} needs {' and '.join(missing)}, not there yet; its prepare_dataset job "
+                       f"fails until they are (get them from image-net.org, or set the dataset's path)")
 # corrupted views read from ImageNet-C / 3DCC image sets: view name -> (dataset, image set)
 DISK_VIEWS = sources.disk_corruption_views(config["metrics"].get("corruptions"), DATASETS)
 # each eval set's label map (the config's, else the paper registry's), looked up once
@@ -114,6 +119,13 @@ def image_set_dir(name):
 def image_set_input(name):
     """What a job reading image set ``name`` depends on: the folder the data rule writes."""
     return dataset_dir(DISK_VIEWS[name][0] if name in DISK_VIEWS else name)
+
+
+def prepare_inputs(wildcards):
+    """prepare_dataset's inputs: the archive, or the user's files that exist (see sources.missing_user_files)."""
+    spec = PAPER_SPECS[wildcards.dataset]
+    missing = sources.missing_user_files(spec)
+    return {key: path for key, path in sources.prepare_sources(spec).items() if path not in missing}
 
 
 def dataset_grids():

@@ -98,7 +98,7 @@ rule prepare_dataset:
     """Extract a paper dataset (or link the user's ImageNet val), check its layout, write each image set's
     metadata.csv and a preview grid."""
     input:
-        unpack(lambda w: sources.prepare_sources(PAPER_SPECS[w.dataset])),
+        unpack(prepare_inputs),
     output:
         data=directory("data/{dataset}"),
         grid=report(
@@ -111,6 +111,7 @@ rule prepare_dataset:
         dataset=alternatives(PAPER_SPECS),
     params:
         spec=lambda w: sources.prepare_params(PAPER_SPECS[w.dataset]),
+        source=lambda w: sources.prepare_sources(PAPER_SPECS[w.dataset])["source"],
         grid_images=PAPER_GRID_IMAGES,
     log:
         "logs/prepare/{dataset}.log",

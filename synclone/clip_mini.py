@@ -27,7 +27,7 @@ from synclone.io import save_torch
 from synclone.models.mini import build_mini_resnet
 from synclone.models.zero_shot import PAPER_LOGIT_SCALE, ZeroShotClassifier
 from synclone.predict import to_unit_float
-from synclone.training import TrainingDivergedError, _param_groups, _warmup_cosine, random_crop_flip, resolve_precision
+from synclone.training import _param_groups, guarded_step, _warmup_cosine, random_crop_flip, resolve_precision
 
 logger = logging.getLogger(__name__)
 
@@ -139,13 +139,7 @@ def train_clip(model: MiniCLIP, images: np.ndarray, texts: Sequence[str], mean: 
                 image_features, text_features, scale = model(batch, tokens[index].to(device))
             image_features, text_features = image_features.float(), text_features.float()
             loss = loss_fn(image_features, text_features, scale.float())
-            if not torch.isfinite(loss):
-                raise TrainingDivergedError(f"CLIP training diverged: loss {loss.item()} at step {step} "
-                                            f"(lr {schedule.get_last_lr()[0]:.3g}); lower train.lr")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
+            guarded_step(loss, optimizer, schedule, "CLIP training", f"step {step}", "lower train.lr")
             with torch.no_grad():
                 model.logit_scale.clamp_(0, math.log(params.max_logit_scale))
                 hits = (image_features @ text_features.T).argmax(1) == torch.arange(len(index), device=device)

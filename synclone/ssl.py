@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from synclone.clone_params import SSLParams
 from synclone.linear_probe import backbone_features
 from synclone.predict import to_unit_float
-from synclone.training import TrainingDivergedError, _param_groups, _warmup_cosine, resolve_precision
+from synclone.training import _param_groups, guarded_step, _warmup_cosine, resolve_precision
 
 logger = logging.getLogger(__name__)
 
@@ -225,13 +225,7 @@ def pretrain_contrastive(model: nn.Module, images: np.ndarray, groups: np.ndarra
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
                 embeddings = head(backbone_features(model, views.contiguous(memory_format=torch.channels_last)))
             loss = multi_positive_loss(embeddings, view_groups, params.temperature)
-            if not torch.isfinite(loss):
-                raise TrainingDivergedError(f"contrastive pretraining diverged: loss {loss.item()} at step {step} "
-                                            f"(lr {schedule.get_last_lr()[0]:.3g}); lower train.lr")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
+            guarded_step(loss, optimizer, schedule, "contrastive pretraining", f"step {step}", "lower train.lr")
             window_loss += loss.item()
             window_positives += float(((view_groups[:, None] == view_groups[None, :]).sum(1) - 1).float().mean())
             bar.update()

@@ -47,6 +47,23 @@ class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite."""
 
 
+def guarded_step(loss: torch.Tensor, optimizer, schedule, what: str, at: str, fix: str, scaler=None) -> None:
+    """One optimizer and schedule step on ``loss``; a NaN or infinite loss raises TrainingDivergedError saying
+    ``what`` diverged, ``at`` which step, the lr, and the ``fix``. ``scaler``: an AMP GradScaler, if any."""
+    if not torch.isfinite(loss):
+        raise TrainingDivergedError(f"{what} diverged: loss {loss.item()} at {at} "
+                                    f"(lr {schedule.get_last_lr()[0]:.3g}); {fix}")
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is None:
+        loss.backward()
+        optimizer.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    schedule.step()
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
     """``auto`` -> ``bf16`` where bf16 matrix units exist (AVX512-BF16/AMX CPUs, Ampere+ GPUs), else ``fp32``.
 
@@ -232,16 +249,8 @@ def train_classifier(
                 with torch.autocast(device.type, dtype=AUTOCAST_DTYPES.get(precision), enabled=precision != "fp32"):
                     logits = forward(batch)
                 loss = F.cross_entropy(logits.float(), targets, label_smoothing=params["label_smoothing"])
-                if not torch.isfinite(loss):
-                    raise TrainingDivergedError(
-                        f"training diverged: loss {loss.item()} at epoch {epoch + 1}, step {step + 1} "
-                        f"(lr {schedule.get_last_lr()[0]:.3g}); lower params lr or raise warmup_epochs"
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                schedule.step()
+                guarded_step(loss, optimizer, schedule, "training", f"epoch {epoch + 1}, step {step + 1}",
+                             "lower params lr or raise warmup_epochs", scaler)
                 loss_sum += loss.detach()
                 correct += (logits.argmax(1) == targets).sum()
                 bar.update()

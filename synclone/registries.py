@@ -61,12 +61,12 @@ def check_params(config: Mapping[str, Any]) -> None:
 
 
 def report_outputs(metrics: list[str], paper_comparison: bool = False) -> list[str]:
-    from synclone.report import report_outputs as outputs
+    from synclone.report.outputs import report_outputs as outputs
 
     return outputs(metrics, paper_comparison)
 
 
 def ablation_outputs(points: Mapping[str, Any]) -> list[str]:
-    from synclone.report.ablations import ablation_outputs as outputs
+    from synclone.report.outputs import ablation_outputs as outputs
 
     return outputs(points)

@@ -28,20 +28,22 @@ def test_the_default_sweeps_expand_to_table7s_grid():
     size = config["ablations"]["prompt_size"]
     assert len(points) == len(size["prompt_sets"]) * len(size["multiples"]) + len(config["ablations"]["mix"]
                                                                                    ["synthetic_fractions"])
-    base = config["models"]["resnet_syn"]
+    base, per_class = config["models"]["resnet_syn"], size["base_images_per_class"]
     one, sixteen = points["sweep_captions_1x"], points["sweep_captions_16x"]
-    assert one["data"] == "synthetic/captions" and one["images_per_class"] == 15 and sixteen["images_per_class"] == 240
+    assert one["data"] == "synthetic/captions" and one["images_per_class"] == per_class
+    assert sixteen["images_per_class"] == 16 * per_class
     assert one["train"]["epochs"] == 16 * base["train"]["epochs"] and sixteen["train"]["epochs"] == base["train"]["epochs"]
     assert one["arch"] == base["arch"] and one["role"] == "ablation" and "pair" not in one
-    mixed = points["sweep_mix_050"]
+    mixed, mix_size = points["sweep_mix_050"], config["ablations"]["mix"]["images_per_class"]
     assert mixed["kind"] == "clip" and mixed["mix"] == {"data": "synthetic/captions", "fraction": 0.5}
-    assert mix_counts(mixed) == {"train": 120, "synthetic/captions": 120}
-    assert mix_counts(points["sweep_mix_000"]) == {"train": 240}
-    assert mix_counts(points["sweep_mix_100"]) == {"synthetic/captions": 240}
+    assert mix_counts(mixed) == {"train": mix_size // 2, "synthetic/captions": mix_size // 2}
+    assert mix_counts(points["sweep_mix_000"]) == {"train": mix_size}
+    assert mix_counts(points["sweep_mix_100"]) == {"synthetic/captions": mix_size}
     assert ablation_prompt_sets(config) == ["templates"]  # the others are generated for the default models anyway
     meta = ablation_points(points)
     assert meta["sweep_templates_4x"] == {"sweep": "prompt_size", "setting": "templates", "size": 4,
-                                          "images_per_class": 60, "label": "templates 4x", "group": "synthetic"}
+                                          "images_per_class": 4 * per_class, "label": "templates 4x",
+                                          "group": "synthetic"}
     assert ablation_outputs(meta) == ["table7.csv", "table7.md", "figures/prompt_size.png", "figures/mix.png",
                                       "report.md"]
 
@@ -51,7 +53,7 @@ def test_the_default_sweeps_expand_to_table7s_grid():
     (lambda c: c["ablations"]["prompt_size"].update(base_images_per_class=100), "lower base_images_per_class"),
     (lambda c: c["ablations"]["prompt_size"]["prompt_sets"].append("blip"), "unknown prompt strategy 'blip'"),
     (lambda c: c["ablations"]["mix"].update(real="trian"), "unknown dataset 'trian'"),
-    (lambda c: c["ablations"]["mix"].update(images_per_class=300), "which has 250"),
+    (lambda c: c["ablations"]["mix"].update(images_per_class=10_000), "which has 160"),
     (lambda c: c["models"].update(sweep_mix_000=c["models"]["clip_syn"]), "names of ablation points"),
 ])
 def test_bad_sweeps_fail_with_what_to_fix(change, message):

@@ -15,7 +15,8 @@ import pytest
 
 from synclone.io import write_json
 from synclone.report import ResultFileError, collect_results, load_results, report_outputs, write_report
-from synclone.report.build import REPORT_METRICS
+from synclone.report.build import REPORT_METRICS, _layout
+from synclone.report.outputs import REPORT_FIGURES
 from synclone.report.collect import ood_headline
 from synclone.report.figures import (adversarial_figure, background_bias_figure, calibration_figure,
                                      context_bias_figure, corruption_mean_figure, corruption_severity_figure,
@@ -396,3 +397,15 @@ def test_reads_what_the_metrics_write(tmp_path):
     assert all(figure is not None for figure in figures)
     per_class = long[long.name.str.startswith("details/shape_bias_by_shape_class/")]
     assert per_class.model.nunique() == 2  # the dots of the shape-bias figure
+
+
+def test_output_names_match_the_builders():
+    # the workflow declares outputs from synclone.report.outputs (no plotting imports); build must agree with it
+    assert {metric: tuple(figures) for metric, (_, figures) in _layout(None).items()} == REPORT_FIGURES
+
+
+def test_output_names_need_no_plotting_stack():
+    code = ("import sys; from synclone.registries import report_outputs; report_outputs(['calibration']); "
+            "print(sorted(m for m in ('matplotlib', 'seaborn', 'pandas') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

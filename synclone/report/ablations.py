@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from synclone.io import atomic_path
 from synclone.report.collect import load_results, ood_headline, results_frame
+from synclone.report.outputs import ablation_outputs
 from synclone.report.figures import _errors, _panels, placeholder_figure, save_figure, themed
 from synclone.report.tables import CI_HIGH, CI_LOW, IDENTITY_COLUMNS, PERCENT, Table, table_csv, table_markdown
 
@@ -54,12 +55,6 @@ TABLE7_COLUMNS = (
     Table7Column("P2/P0", "context_bias", "cb_2", digits=3),
 )
 POINT_COLUMNS = ["sweep", "setting", "size"]
-
-
-def ablation_outputs(points: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """The files ``write_ablation_report`` writes, relative to its ``out_dir``."""
-    sweeps = list(dict.fromkeys(point["sweep"] for point in points.values()))
-    return ["table7.csv", "table7.md", *(f"figures/{sweep}.png" for sweep in sweeps), "report.md"]
 
 
 def _cells(long: pd.DataFrame, score: str | None) -> dict[tuple[str, str], tuple[float, float, float]]:

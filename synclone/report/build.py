@@ -31,23 +31,21 @@ from synclone.report.figures import (adversarial_figure, background_bias_figure,
                                      context_bias_figure, corruption_mean_figure, corruption_severity_figure,
                                      ood_figure, placeholder_figure, save_figure, shape_bias_figure)
 from synclone.report.models import Meta, model_info, order_models
+from synclone.report.outputs import (PAPER_COMPARISON, PAPER_COMPARISON_FILES, REPORT_METRICS, checked_metrics,
+                                     report_outputs)
 from synclone.report.paper import comparison_figure, comparison_table
 from synclone.report.tables import (Table, adversarial_table, background_bias_table, calibration_table,
                                     context_bias_table, corruptions_table, fidelity_table, ood_table,
                                     shape_bias_table, table_csv, table_markdown)
 
-SUMMARY_FILES = ("report.md", "missing.csv", "results_long.csv")
 GENERATOR_METRICS = ("fidelity",)  # results of the generator, not of the config's models
-PAPER_COMPARISON = "paper_comparison"
-PAPER_COMPARISON_FILES = (f"tables/{PAPER_COMPARISON}.csv", f"tables/{PAPER_COMPARISON}.md",
-                          f"figures/{PAPER_COMPARISON}.png")
 
 TableBuilder = Callable[[pd.DataFrame, Meta], Table]
 FigureBuilder = Callable[[pd.DataFrame, Meta], Figure | None]
 
 
 def _layout(ood_score: str | None) -> dict[str, tuple[TableBuilder, dict[str, FigureBuilder]]]:
-    """Metric -> (table, {figure name: figure}); the one place that says what the report holds."""
+    """Metric -> (table, {figure name: figure}), for the metrics and figure names of ``REPORT_FIGURES``."""
     return {
         "calibration": (calibration_table, {"calibration": calibration_figure}),
         "ood": (partial(ood_table, score=ood_score), {"ood_auroc": partial(ood_figure, score=ood_score)}),
@@ -61,27 +59,6 @@ def _layout(ood_score: str | None) -> dict[str, tuple[TableBuilder, dict[str, Fi
     }
 
 
-REPORT_METRICS = tuple(_layout(None))
-
-
-def _checked(metrics: Iterable[str]) -> list[str]:
-    metrics = list(dict.fromkeys(metrics))
-    unknown = [metric for metric in metrics if metric not in REPORT_METRICS]
-    if unknown:
-        raise ValueError(f"no report layout for metric(s) {', '.join(unknown)}; known: {', '.join(REPORT_METRICS)}")
-    return metrics
-
-
-def report_outputs(metrics: Iterable[str], paper_comparison: bool = False) -> list[str]:
-    """The files ``write_report`` writes for ``metrics``, relative to its ``out_dir``.
-
-    Include ``fidelity`` when the config has a generator.
-    """
-    names = list(SUMMARY_FILES)
-    for metric in _checked(metrics):
-        names += [f"tables/{metric}.csv", f"tables/{metric}.md",
-                  *(f"figures/{figure}.png" for figure in _layout(None)[metric][1])]
-    return names + list(PAPER_COMPARISON_FILES if paper_comparison else ())
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -107,7 +84,7 @@ def write_report(result_paths: Iterable[str | os.PathLike], models_meta: Meta, o
     Returns {name from report_outputs: path written}. Results of metrics not in ``metrics`` only go to
     results_long.csv.
     """
-    metrics = _checked(metrics)
+    metrics = checked_metrics(metrics)
     results = load_results(result_paths)
     long = results_frame(results)
     layout = _layout(ood_headline(results))

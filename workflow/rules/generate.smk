@@ -40,6 +40,7 @@ if GENERATOR_KIND == "stable_diffusion":
             "logs/generate/{generator}/{prompt_set}/shard-{shard}.log",
         benchmark:
             "logs/benchmarks/generate/{generator}/{prompt_set}/shard-{shard}.tsv"
+        priority: 10  # the synthetic clones wait for these
         threads: job("generate", "threads")
         resources:
             mem_mb=job("generate", "mem_mb"),
@@ -66,6 +67,7 @@ else:
             "logs/generator/{generator}.log",
         benchmark:
             "logs/benchmarks/generator/{generator}.tsv"
+        priority: 20  # the critical path: everything synthetic waits for it
         threads: job("generate", "threads")
         resources:
             mem_mb=job("generate", "mem_mb"),
@@ -92,6 +94,7 @@ else:
             "logs/generate/{generator}/{prompt_set}/shard-{shard}.log",
         benchmark:
             "logs/benchmarks/generate/{generator}/{prompt_set}/shard-{shard}.tsv"
+        priority: 10  # the synthetic clones wait for these
         threads: job("generate", "threads")
         resources:
             mem_mb=job("generate", "mem_mb"),

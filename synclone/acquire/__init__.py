@@ -26,9 +26,7 @@ from typing import Any, Mapping
 
 from synclone.acquire.archives import extract_into
 from synclone.acquire.downloads import checksum_mismatch, download
-from synclone.acquire.layouts import LAYOUTS, imageset_dirs, place_imagenet_val
-from synclone.acquire.registry import dataset_names, label_map_spec, paper_dataset
-from synclone.imageset import METADATA
+from synclone.acquire.registry import dataset_names, imageset_dirs, label_map_spec, paper_dataset
 from synclone.io import atomic_dir
 
 logger = logging.getLogger(__name__)
@@ -55,6 +53,10 @@ def prepare_dataset(spec: Mapping[str, Any], source: str | os.PathLike, out_dir:
     ``source`` is the archive ``fetch_archive`` verified (not hashed again here), or for ImageNet val the user's
     folder / ``ILSVRC2012_img_val.tar``.
     """
+    # pandas and scipy come in only here: the workflow imports this package on every DAG build
+    from synclone.acquire.layouts import LAYOUTS, place_imagenet_val
+    from synclone.imageset import METADATA
+
     source, out_dir = Path(source), Path(out_dir)
     layout = spec["layout"]
     if layout not in LAYOUTS:

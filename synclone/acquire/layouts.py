@@ -27,7 +27,7 @@ import scipy.io
 
 from synclone.acquire.archives import extract_into, read_member
 from synclone.acquire.downloads import verify_file
-from synclone.acquire.registry import label_classes, label_data
+from synclone.acquire.registry import imageset_dirs, label_classes, label_data
 from synclone.imageset import ImageSetError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
@@ -109,15 +109,6 @@ def class_folder_table(set_dir: Path, classes: Sequence[str], spec: Spec, class_
 
 def _prefixed(table: pd.DataFrame, prefix: str) -> pd.DataFrame:
     return table.assign(file=[f"{prefix}/{name}" for name in table["file"]])
-
-
-def imageset_dirs(spec: Spec) -> dict[str, str]:
-    """Image-set name -> its folder relative to the prepared dataset folder (``.`` for a single-set dataset)."""
-    if spec["layout"] == "corruption_folders":
-        return {f"{c}-{int(s)}": f"{c}/{int(s)}" for c in spec["corruptions"] for s in spec["severities"]}
-    if spec["layout"] == "in9":
-        return {variant: f"{spec['root']}/{variant}/val" for variant in spec["variants"]}
-    return {spec["name"]: "."}
 
 
 # ---- ImageNet val ----------------------------------------------------------------------------------------------

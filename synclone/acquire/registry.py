@@ -11,7 +11,7 @@ import copy
 import functools
 import json
 from importlib import resources
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
 
@@ -26,6 +26,15 @@ def _registry() -> dict[str, dict[str, Any]]:
 
 def dataset_names() -> list[str]:
     return list(_registry())
+
+
+def imageset_dirs(spec: Mapping[str, Any]) -> dict[str, str]:
+    """Image-set name -> its folder relative to the prepared dataset folder (``.`` for a single-set dataset)."""
+    if spec["layout"] == "corruption_folders":
+        return {f"{c}-{int(s)}": f"{c}/{int(s)}" for c in spec["corruptions"] for s in spec["severities"]}
+    if spec["layout"] == "in9":
+        return {variant: f"{spec['root']}/{variant}/val" for variant in spec["variants"]}
+    return {spec["name"]: "."}
 
 
 def paper_dataset(name: str) -> dict[str, Any]:

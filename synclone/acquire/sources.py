@@ -25,8 +25,7 @@ import os
 import posixpath
 from typing import Any, Mapping
 
-from synclone.acquire.layouts import imageset_dirs
-from synclone.acquire.registry import dataset_names, label_map_spec, paper_dataset
+from synclone.acquire.registry import dataset_names, imageset_dirs, label_map_spec, paper_dataset
 from synclone.config import ConfigError
 from synclone.metrics import PREDICTION_NAMES, corruption_view
 

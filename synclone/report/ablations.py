@@ -19,8 +19,8 @@ from matplotlib.figure import Figure
 
 from synclone.io import atomic_path
 from synclone.report.collect import load_results, ood_headline, results_frame
-from synclone.report.outputs import ablation_outputs
 from synclone.report.figures import _errors, _panels, placeholder_figure, save_figure, themed
+from synclone.report.outputs import ablation_outputs
 from synclone.report.tables import CI_HIGH, CI_LOW, IDENTITY_COLUMNS, PERCENT, Table, table_csv, table_markdown
 
 SWEEP_AXES = {"prompt_size": "training images (x base count)", "mix": "share of synthetic images"}

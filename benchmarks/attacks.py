@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
 import subprocess
 import sys
 import time
@@ -41,6 +39,8 @@ from synclone.models.classifier import build_classifier, load_classifier
 from synclone.predict import to_unit_float
 from synclone.training import train_classifier
 from synclone.worlds import mini
+
+from host import describe_host  # benchmarks/host.py, beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 TORCHATTACKS = "torchattacks==3.5.1"
@@ -101,15 +101,6 @@ def compare(model, x, y, batch_size, ours, theirs) -> dict:
     }
 
 
-def machine(torchattacks) -> str:
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor() or platform.machine())
-    return (f"{model}, {os.cpu_count()} CPUs, Python {platform.python_version()}, torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads), torchattacks {torchattacks.__version__}, load average {load} "
-            "(1, 5, 15 min)")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, help="a mini_resnet classifier checkpoint; else train one")
@@ -151,7 +142,8 @@ def main() -> None:
         for name, (ours, theirs) in pairs.items():
             rows.append({"eps": eps, "attack": name, **compare(model, x, y, args.batch_size, ours, theirs)})
     clean = correct(model, x, y).mean()
-    print(f"machine: {machine(torchattacks)}")
+    print("machine: " + describe_host(f"torch {torch.__version__} ({torch.get_num_threads()} threads)",
+                                     f"torchattacks {torchattacks.__version__}"))
     print(f"model: {note}; clean accuracy {clean:.3f} on {len(y)} test images")
     print(f"PGD: {args.steps} steps of eps * {args.step_ratio}; batches of {args.batch_size}\n")
     print("| eps | attack | ours acc | theirs acc | diff | SE | agree | mean diff | max diff | ours s/batch | "

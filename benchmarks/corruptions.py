@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -38,6 +36,8 @@ import torch
 
 from synclone import corruptions
 from synclone.worlds import mini
+
+from host import describe_host  # benchmarks/host.py, beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = ("shot_noise", "motion_blur", "snow", "pixelate", "jpeg_compression")
@@ -140,14 +140,6 @@ def mean_abs(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a.astype(np.float64) - b.astype(np.float64)).mean() / 255)
 
 
-def machine(peer: str) -> str:
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor() or platform.machine())
-    return (f"{model}, {os.cpu_count()} CPUs, Python {platform.python_version()}, torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads), load average {load} (1, 5, 15 min)\npeer venv: {peer}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n32", type=int, default=256, help="images at 32 px")
@@ -193,7 +185,8 @@ def main() -> None:
                 "mad": mean_abs(out, theirs) if deterministic and side == 224 else None,
                 "mad_pil": mean_abs(out, np.load(tmp / f"pil_{key}.npy")) if deterministic else None,
             })
-    print(f"machine: {machine(peer_versions(binary))}")
+    print("machine: " + describe_host(f"torch {torch.__version__} ({torch.get_num_threads()} threads)"))
+    print(f"peer venv: {peer_versions(binary)}")
     print(f"fastest of {args.repeats} rounds; images/s from uint8 in to uint8 out; [0, 1] units for change and MAD\n")
     print("| px | corruption | sev | images | ours img/s | ours 1 thread | theirs img/s | ratio | ratio 1 thread | "
           "change ours | change theirs | MAD | MAD vs PIL |")

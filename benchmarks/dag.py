@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import platform
 import re
 import resource
 import subprocess
@@ -29,6 +28,8 @@ import time
 from pathlib import Path
 
 import yaml
+
+from host import describe_host  # benchmarks/host.py, beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER = REPO / "config" / "paper.yaml"
@@ -134,12 +135,9 @@ def measure(config: dict, repeats: int) -> dict:
                 "noop": noop, "noop_cpu": noop_cpu}
 
 
-def machine() -> str:
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    snakemake_version = subprocess.run([sys.executable, "-m", "snakemake", "--version"], capture_output=True,
-                                       text=True).stdout.strip()
-    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python "
-            f"{platform.python_version()}, Snakemake {snakemake_version}, load average {load} (1, 5, 15 min)")
+def snakemake_version() -> str:
+    return subprocess.run([sys.executable, "-m", "snakemake", "--version"], capture_output=True,
+                          text=True).stdout.strip()
 
 
 def main() -> None:
@@ -151,7 +149,7 @@ def main() -> None:
     rows = [("paper.yaml", measure(paper, args.repeats))]
     rows += [(f"{count} models", measure(with_models(paper, count), args.repeats)) for count in args.models]
     reference = next((row for name, row in rows if row["models"] == 10), rows[0][1])
-    print(f"machine: {machine()}")
+    print("machine: " + describe_host(f"Snakemake {snakemake_version()}"))
     print(f"fastest of {args.repeats} runs; ratios to the {reference['models']}-model config\n")
     print("| config | models | jobs | build wall (s) | build CPU (s) | no-op wall (s) | no-op CPU (s) | build ratio | "
           "no-op ratio | build CPU ms/job |")

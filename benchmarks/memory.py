@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import resource
 import subprocess
@@ -36,6 +35,8 @@ import sys
 from pathlib import Path
 
 import yaml
+
+from host import describe_host  # benchmarks/host.py, beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER = REPO / "config" / "paper.yaml"
@@ -103,11 +104,8 @@ def run_row(row: str, args: argparse.Namespace) -> dict:
 def machine(threads: int) -> str:
     import torch
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor() or platform.machine())
     total = _kib("/proc/meminfo", "MemTotal") / 1024**2
-    return (f"{cpu}, {os.cpu_count()} CPUs ({threads} torch threads), {total:.0f} GiB RAM, Python "
-            f"{platform.python_version()}, torch {torch.__version__}")
+    return describe_host(f"{total:.0f} GiB RAM", f"torch {torch.__version__} ({threads} threads)")
 
 
 def main() -> None:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -47,6 +46,8 @@ from synclone import tasks  # no torch at import: an evaluate process must not p
 from synclone.imageset import open_imageset
 from synclone.metrics import LOGIT_METRICS, PREDICTION_NAMES
 from synclone.seeding import derive_seed
+
+from host import describe_host  # benchmarks/host.py, beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "config" / "config.yaml"
@@ -205,14 +206,6 @@ def shared_sets(reads: dict[str, list[str]]) -> str:
     return "; ".join(f"{name} ({', '.join(names)})" for name, names in readers.items() if len(names) > 1) or "none"
 
 
-def machine(threads: int) -> str:
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor() or platform.machine())
-    return (f"{cpu}, {os.cpu_count()} CPUs ({threads} torch threads), Python {platform.python_version()}, "
-            f"torch {version('torch')}, load average {load} (1, 5, 15 min)")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", default="mini_resnet", help="mini-world architecture (synclone.models.registry)")
@@ -238,7 +231,7 @@ def main() -> None:
         run_design(processes("cache", config, metrics, str(model), data, tmp / "warm-up", args.threads))
         rows = {name: measure(config, chosen, str(model), data, tmp / "work", args.threads, args.repeats)
                 for name, chosen in metric_sets.items()}
-    print(f"machine: {machine(args.threads)}")
+    print("machine: " + describe_host(f"torch {version('torch')} ({args.threads} threads)"))
     print(f"model: {args.arch}, random weights; eval sets at {args.scale:g} x the config's sizes; fastest of "
           f"{args.repeats} run(s) per design; image sets read by several metrics: {shared_sets(reads)}\n")
     print("| metric set | images in one pass | processes (with a model) | forward calls | passes | wall s | CPU s | "
